@@ -1,0 +1,177 @@
+//! Command-line definitions. Parsing only: every command's behaviour lives in its module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::kconfig::KernelSelector;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dkwrap",
+    version,
+    about = "Make DKMS builds of out-of-tree kernel modules safe on clang/ThinLTO kernels",
+    long_about = "Make DKMS builds of out-of-tree kernel modules safe on clang/ThinLTO kernels.\n\n\
+        GNU strip corrupts modules linked by ld.lld with ThinLTO (it prints `BFD ... assertion fail` \
+        and still exits 0). dkwrap detects the kernel's toolchain, builds with a consistent LLVM \
+        toolchain, strips with a tool that is correct for the module, proves every output equal to \
+        its input minus debug information, and explains broken NVIDIA/DKMS installs.\n\n\
+        Invoked as `strip` (a symlink), dkwrap behaves as `dkwrap strip`."
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tell which compiler, linker and LTO mode built a kernel, and which tools match it.
+    Detect(DetectArgs),
+    /// Strip debug information from modules (drop-in for `strip -g`), verified and atomic.
+    Strip(StripArgs),
+    /// Check modules the way the kernel's loader does; with --against, prove a stripped
+    /// module equals its original minus debug information.
+    Verify(VerifyArgs),
+    /// Run a module build (the DKMS MAKE stage) with a consistent toolchain, then strip and
+    /// verify what it built.
+    Make(MakeArgs),
+    /// Explain why the NVIDIA driver does not work on this machine (read-only).
+    Doctor(DoctorArgs),
+}
+
+/// Which kernel to act for. Without any, the running kernel.
+#[derive(Debug, Clone, Args, Default)]
+pub struct KernelArgs {
+    /// Kernel release (uses /lib/modules/KVER/build, /boot/config-KVER, /proc/config.gz).
+    #[arg(long, value_name = "KVER", conflicts_with_all = ["kernel_dir", "config"])]
+    pub kernel: Option<String>,
+    /// Kernel build directory (a tree with .config or include/config/auto.conf).
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub kernel_dir: Option<PathBuf>,
+    /// Kernel configuration file (.config, auto.conf or config.gz).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl KernelArgs {
+    pub fn selector(&self) -> KernelSelector {
+        KernelSelector {
+            release: self.kernel.clone(),
+            dir: self.kernel_dir.clone(),
+            config: self.config.clone(),
+            root: PathBuf::from("/"),
+        }
+    }
+    pub fn given(&self) -> bool {
+        self.kernel.is_some() || self.kernel_dir.is_some() || self.config.is_some()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// A module whose .comment is cross-checked against the kernel's compiler.
+    #[arg(long, value_name = "FILE.ko")]
+    pub module: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// llvm-strip for clang kernels (native if missing); GNU strip for GCC kernels unless
+    /// the module has a layout GNU strip corrupts.
+    Auto,
+    /// llvm-strip matched to the kernel's clang.
+    Llvm,
+    /// dkwrap's own section-level rewriter (no binutils needed).
+    Native,
+    /// Leave the module unstripped.
+    Skip,
+    /// GNU strip -g (only when asked for, or chosen by auto for GCC kernels).
+    Gnu,
+}
+
+#[derive(Debug, Args)]
+pub struct StripArgs {
+    /// Remove debugging sections only (the only mode; accepted for compatibility).
+    #[arg(short = 'g', long = "strip-debug", visible_alias = "strip-dwo")]
+    pub strip_debug: bool,
+    /// Write the result here instead of replacing FILE (only with one FILE).
+    #[arg(short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
+    pub strategy: Strategy,
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// Append one JSON record per file to this manifest.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Strip signed modules too (the signature is dropped; re-sign afterwards).
+    #[arg(long)]
+    pub allow_unsign: bool,
+    /// Print the per-file records as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Modules to strip (.ko, .ko.zst, .ko.xz, .ko.gz).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// The unstripped original: prove FILE equals it minus debug information.
+    #[arg(long, value_name = "ORIGINAL")]
+    pub against: Option<PathBuf>,
+    /// sizeof(struct module) of the target kernel, checked against .gnu.linkonce.this_module.
+    #[arg(long, value_name = "BYTES")]
+    pub this_module_size: Option<u64>,
+    /// A module built against the same kernel; its .gnu.linkonce.this_module size is the reference.
+    #[arg(long, value_name = "FILE.ko", conflicts_with = "this_module_size")]
+    pub reference: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Modules to check (.ko, .ko.zst, .ko.xz, .ko.gz).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// Modules the build produces (comma-separated); default: every .ko under the M= directories.
+    #[arg(long, value_delimiter = ',', value_name = "PATH.ko,...")]
+    pub modules: Vec<PathBuf>,
+    /// Strip strategy for the built modules.
+    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
+    pub strategy: Strategy,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The make command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "MAKE COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Read the system under this directory (a mounted image or a test tree).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The kernel module to diagnose.
+    #[arg(long, default_value = "nvidia")]
+    pub module: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,817 @@
+//! The one ELF reader every command shares: a zero-copy view of a 64-bit relocatable
+//! object (a kernel module), little- or big-endian, any machine.
+//!
+//! Parsing is deliberately tolerant: [`Elf::parse`] fails only where no view can be built
+//! (bad magic, header or section table outside the file, unreadable section names).
+//! Everything else a loader would reject is left for `verify` to report as a finding,
+//! with the section and offset, so that one broken relocation section does not hide the
+//! other problems of a file.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+// ELF constants used by dkwrap (from the System V ABI and elf.h).
+pub const ELFMAG: &[u8; 4] = b"\x7fELF";
+pub const ELFCLASS32: u8 = 1;
+pub const ELFCLASS64: u8 = 2;
+pub const ELFDATA2LSB: u8 = 1;
+pub const ELFDATA2MSB: u8 = 2;
+pub const ET_REL: u16 = 1;
+pub const EM_386: u16 = 3;
+pub const EM_ARM: u16 = 40;
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+pub const EM_RISCV: u16 = 243;
+pub const EM_PPC64: u16 = 21;
+pub const EM_S390: u16 = 22;
+pub const EM_LOONGARCH: u16 = 258;
+
+pub const SHN_UNDEF: u32 = 0;
+pub const SHN_LORESERVE: u32 = 0xff00;
+pub const SHN_ABS: u32 = 0xfff1;
+pub const SHN_COMMON: u32 = 0xfff2;
+pub const SHN_XINDEX: u32 = 0xffff;
+
+pub const SHT_NULL: u32 = 0;
+pub const SHT_PROGBITS: u32 = 1;
+pub const SHT_SYMTAB: u32 = 2;
+pub const SHT_STRTAB: u32 = 3;
+pub const SHT_RELA: u32 = 4;
+pub const SHT_NOTE: u32 = 7;
+pub const SHT_NOBITS: u32 = 8;
+pub const SHT_REL: u32 = 9;
+pub const SHT_DYNSYM: u32 = 11;
+pub const SHT_GROUP: u32 = 17;
+pub const SHT_SYMTAB_SHNDX: u32 = 18;
+pub const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
+
+pub const SHF_WRITE: u64 = 0x1;
+pub const SHF_ALLOC: u64 = 0x2;
+pub const SHF_EXECINSTR: u64 = 0x4;
+pub const SHF_INFO_LINK: u64 = 0x40;
+pub const SHF_LINK_ORDER: u64 = 0x80;
+pub const SHF_GROUP: u64 = 0x200;
+pub const SHF_COMPRESSED: u64 = 0x800;
+
+pub const GRP_COMDAT: u32 = 1;
+
+pub const STB_LOCAL: u8 = 0;
+pub const STB_GLOBAL: u8 = 1;
+pub const STB_WEAK: u8 = 2;
+pub const STT_NOTYPE: u8 = 0;
+pub const STT_OBJECT: u8 = 1;
+pub const STT_FUNC: u8 = 2;
+pub const STT_SECTION: u8 = 3;
+pub const STT_FILE: u8 = 4;
+
+pub const EHDR64_SIZE: usize = 64;
+pub const SHDR64_SIZE: usize = 64;
+pub const SYM64_SIZE: usize = 24;
+pub const RELA64_SIZE: usize = 24;
+pub const REL64_SIZE: usize = 16;
+
+/// The first bytes of LLVM bitcode, raw and in its wrapper: an unlinked LTO object.
+pub const BITCODE_MAGIC: &[u8; 4] = b"BC\xC0\xDE";
+pub const BITCODE_WRAPPER_MAGIC: &[u8; 4] = b"\xDE\xC0\x17\x0B";
+
+/// Why a file could not be viewed as ELF at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub offset: u64,
+    pub reason: String,
+    /// True when the file is not ELF at all (as opposed to a damaged ELF file).
+    pub not_elf: bool,
+}
+
+impl ParseError {
+    fn at(offset: u64, reason: impl Into<String>) -> Self {
+        ParseError {
+            offset,
+            reason: reason.into(),
+            not_elf: false,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "offset {:#x}: {}", self.offset, self.reason)
+    }
+}
+
+/// Byte order of the file, read from `e_ident[EI_DATA]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endian {
+    Little,
+    Big,
+}
+
+impl Endian {
+    pub fn u16(self, b: [u8; 2]) -> u16 {
+        match self {
+            Endian::Little => u16::from_le_bytes(b),
+            Endian::Big => u16::from_be_bytes(b),
+        }
+    }
+    pub fn u32(self, b: [u8; 4]) -> u32 {
+        match self {
+            Endian::Little => u32::from_le_bytes(b),
+            Endian::Big => u32::from_be_bytes(b),
+        }
+    }
+    pub fn u64(self, b: [u8; 8]) -> u64 {
+        match self {
+            Endian::Little => u64::from_le_bytes(b),
+            Endian::Big => u64::from_be_bytes(b),
+        }
+    }
+    pub fn put_u16(self, v: u16) -> [u8; 2] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+    pub fn put_u32(self, v: u32) -> [u8; 4] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+    pub fn put_u64(self, v: u64) -> [u8; 8] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
+}
+
+/// Bounds-checked fixed-size reads; `None` when the field runs past the end.
+pub(crate) fn array<const N: usize>(data: &[u8], off: usize) -> Option<[u8; N]> {
+    data.get(off..off.checked_add(N)?)?.try_into().ok()
+}
+
+/// The ELF file header fields dkwrap uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    pub class: u8,
+    pub data_encoding: u8,
+    pub osabi: u8,
+    pub e_type: u16,
+    pub machine: u16,
+    pub version: u32,
+    pub flags: u32,
+    pub phoff: u64,
+    pub shoff: u64,
+    pub ehsize: u16,
+    pub phentsize: u16,
+    pub phnum: u16,
+    pub shentsize: u16,
+    /// `e_shnum` as stored: 0 under extended numbering.
+    pub shnum_raw: u16,
+    /// `e_shstrndx` as stored: `SHN_XINDEX` under extended numbering.
+    pub shstrndx_raw: u16,
+}
+
+/// One section header, decoded, with its name resolved.
+#[derive(Debug, Clone)]
+pub struct Section<'a> {
+    pub index: usize,
+    pub name: &'a [u8],
+    pub name_offset: u32,
+    pub sh_type: u32,
+    pub flags: u64,
+    pub addr: u64,
+    pub offset: u64,
+    pub size: u64,
+    pub link: u32,
+    pub info: u32,
+    pub addralign: u64,
+    pub entsize: u64,
+}
+
+impl Section<'_> {
+    pub fn name(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.name)
+    }
+    pub fn is_alloc(&self) -> bool {
+        self.flags & SHF_ALLOC != 0
+    }
+    pub fn is_nobits(&self) -> bool {
+        self.sh_type == SHT_NOBITS
+    }
+    pub fn is_reloc(&self) -> bool {
+        self.sh_type == SHT_RELA || self.sh_type == SHT_REL
+    }
+    /// Debug information as `strip -g` understands it: `.debug*`, `.zdebug*`, `.gnu.debuglto_*`,
+    /// `.stab*`, `.line`, `.gdb_index`, and nothing allocated.
+    pub fn is_debug(&self) -> bool {
+        if self.is_alloc() {
+            return false;
+        }
+        let n = self.name;
+        n.starts_with(b".debug")
+            || n.starts_with(b".zdebug")
+            || n.starts_with(b".gnu.debuglto_")
+            || n.starts_with(b".stab")
+            || n == b".line"
+            || n == b".gdb_index"
+    }
+    /// Bytes of the file this section occupies (empty for NOBITS).
+    pub fn file_range(&self) -> Option<Range<usize>> {
+        if self.is_nobits() || self.sh_type == SHT_NULL {
+            return Some(0..0);
+        }
+        let start = usize::try_from(self.offset).ok()?;
+        let end = start.checked_add(usize::try_from(self.size).ok()?)?;
+        Some(start..end)
+    }
+}
+
+/// A zero-copy view of a 64-bit ELF relocatable file.
+#[derive(Debug)]
+pub struct Elf<'a> {
+    pub data: &'a [u8],
+    pub endian: Endian,
+    pub header: Header,
+    pub sections: Vec<Section<'a>>,
+    pub shstrndx: usize,
+    /// `e_shnum == 0` / `e_shstrndx == SHN_XINDEX`, counts kept in section 0.
+    pub extended_numbering: bool,
+}
+
+/// Is this LLVM bitcode (an unlinked LTO object), raw or wrapped?
+pub fn is_bitcode(data: &[u8]) -> bool {
+    data.starts_with(BITCODE_MAGIC) || data.starts_with(BITCODE_WRAPPER_MAGIC)
+}
+
+pub fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        EM_X86_64 => "x86_64",
+        EM_AARCH64 => "aarch64",
+        EM_386 => "i386",
+        EM_ARM => "arm",
+        EM_RISCV => "riscv",
+        EM_PPC64 => "ppc64",
+        EM_S390 => "s390",
+        EM_LOONGARCH => "loongarch",
+        _ => "unknown",
+    }
+}
+
+impl<'a> Elf<'a> {
+    /// Builds the view. Fails only when the header, the section header table or the section
+    /// name table cannot be read.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
+        if is_bitcode(data) {
+            return Err(ParseError {
+                offset: 0,
+                reason: "LLVM bitcode (an unlinked LTO object), not a linked module".into(),
+                not_elf: true,
+            });
+        }
+        if data.len() < 16 || &data[..4] != ELFMAG {
+            return Err(ParseError {
+                offset: 0,
+                reason: if data.is_empty() {
+                    "empty file".into()
+                } else {
+                    "no ELF magic".into()
+                },
+                not_elf: true,
+            });
+        }
+        let class = data[4];
+        let endian = match data[5] {
+            ELFDATA2LSB => Endian::Little,
+            ELFDATA2MSB => Endian::Big,
+            other => return Err(ParseError::at(5, format!("invalid data encoding {other}"))),
+        };
+        match class {
+            ELFCLASS64 => {}
+            ELFCLASS32 => {
+                return Err(ParseError::at(
+                    4,
+                    "32-bit ELF: only 64-bit kernels are supported",
+                ))
+            }
+            other => return Err(ParseError::at(4, format!("invalid ELF class {other}"))),
+        }
+        if data.len() < EHDR64_SIZE {
+            return Err(ParseError::at(
+                data.len() as u64,
+                format!("file ends inside the ELF header ({} bytes)", data.len()),
+            ));
+        }
+        let u16_at = |o: usize| endian.u16([data[o], data[o + 1]]);
+        let u32_at = |o: usize| endian.u32(array(data, o).unwrap_or_default());
+        let u64_at = |o: usize| endian.u64(array(data, o).unwrap_or_default());
+        let header = Header {
+            class,
+            data_encoding: data[5],
+            osabi: data[7],
+            e_type: u16_at(16),
+            machine: u16_at(18),
+            version: u32_at(20),
+            phoff: u64_at(32),
+            shoff: u64_at(40),
+            flags: u32_at(48),
+            ehsize: u16_at(52),
+            phentsize: u16_at(54),
+            phnum: u16_at(56),
+            shentsize: u16_at(58),
+            shnum_raw: u16_at(60),
+            shstrndx_raw: u16_at(62),
+        };
+        if header.shoff == 0 {
+            return Err(ParseError::at(40, "no section header table (e_shoff is 0)"));
+        }
+        if usize::from(header.shentsize) != SHDR64_SIZE {
+            return Err(ParseError::at(
+                58,
+                format!(
+                    "e_shentsize is {}, expected {SHDR64_SIZE}",
+                    header.shentsize
+                ),
+            ));
+        }
+        let shoff = usize::try_from(header.shoff)
+            .map_err(|_| ParseError::at(40, "e_shoff out of range"))?;
+        let raw_header = |i: usize| -> Result<&'a [u8], ParseError> {
+            let start = i
+                .checked_mul(SHDR64_SIZE)
+                .and_then(|o| o.checked_add(shoff))
+                .ok_or_else(|| ParseError::at(header.shoff, "section header offset overflows"))?;
+            data.get(start..start + SHDR64_SIZE).ok_or_else(|| {
+                ParseError::at(
+                    start as u64,
+                    format!(
+                        "section header {i} lies past the end of the file ({} bytes)",
+                        data.len()
+                    ),
+                )
+            })
+        };
+        // Extended numbering: the real counts live in section header 0.
+        let sh0 = raw_header(0)?;
+        let sh0_size = endian.u64(array(sh0, 32).unwrap_or_default());
+        let sh0_link = endian.u32(array(sh0, 40).unwrap_or_default());
+        let mut extended_numbering = false;
+        let shnum = if header.shnum_raw == 0 {
+            extended_numbering = true;
+            usize::try_from(sh0_size)
+                .map_err(|_| ParseError::at(header.shoff + 32, "section count out of range"))?
+        } else {
+            usize::from(header.shnum_raw)
+        };
+        if shnum == 0 {
+            return Err(ParseError::at(60, "no sections"));
+        }
+        let table_end = shnum
+            .checked_mul(SHDR64_SIZE)
+            .and_then(|n| n.checked_add(shoff))
+            .filter(|&end| end <= data.len())
+            .ok_or_else(|| {
+                ParseError::at(
+                    header.shoff,
+                    format!(
+                        "section header table ({shnum} entries at {:#x}) runs past the end of the file ({} bytes)",
+                        header.shoff,
+                        data.len()
+                    ),
+                )
+            })?;
+        debug_assert!(table_end <= data.len());
+        let shstrndx = if u32::from(header.shstrndx_raw) == SHN_XINDEX {
+            extended_numbering = true;
+            sh0_link as usize
+        } else {
+            usize::from(header.shstrndx_raw)
+        };
+        if shstrndx == 0 || shstrndx >= shnum {
+            return Err(ParseError::at(
+                62,
+                format!("section name table index {shstrndx} is not a section (count {shnum})"),
+            ));
+        }
+        let mut raw = Vec::with_capacity(shnum);
+        for i in 0..shnum {
+            let h = raw_header(i)?;
+            let u32f = |o: usize| endian.u32(array(h, o).unwrap_or_default());
+            let u64f = |o: usize| endian.u64(array(h, o).unwrap_or_default());
+            raw.push(Section {
+                index: i,
+                name: &[],
+                name_offset: u32f(0),
+                sh_type: u32f(4),
+                flags: u64f(8),
+                addr: u64f(16),
+                offset: u64f(24),
+                size: u64f(32),
+                link: u32f(40),
+                info: u32f(44),
+                addralign: u64f(48),
+                entsize: u64f(56),
+            });
+        }
+        let strtab_hdr = &raw[shstrndx];
+        let names = strtab_hdr
+            .file_range()
+            .and_then(|r| data.get(r))
+            .filter(|_| strtab_hdr.sh_type == SHT_STRTAB)
+            .ok_or_else(|| {
+                ParseError::at(
+                    shoff as u64 + (shstrndx * SHDR64_SIZE) as u64,
+                    format!("section name table (section {shstrndx}) is not a string table inside the file"),
+                )
+            })?;
+        for s in raw.iter_mut() {
+            s.name = cstr_at(names, s.name_offset as usize).ok_or_else(|| {
+                ParseError::at(
+                    shoff as u64 + (s.index * SHDR64_SIZE) as u64,
+                    format!(
+                        "section {}: name offset {:#x} outside the section name table",
+                        s.index, s.name_offset
+                    ),
+                )
+            })?;
+        }
+        Ok(Elf {
+            data,
+            endian,
+            header,
+            sections: raw,
+            shstrndx,
+            extended_numbering,
+        })
+    }
+
+    pub fn machine(&self) -> u16 {
+        self.header.machine
+    }
+
+    /// A section's bytes; an error names the section when it lies outside the file.
+    pub fn section_data(&self, s: &Section<'a>) -> Result<&'a [u8], ParseError> {
+        s.file_range()
+            .and_then(|r| self.data.get(r))
+            .ok_or_else(|| {
+                ParseError::at(
+                    s.offset,
+                    format!(
+                        "section {} [{}] ({} bytes at {:#x}) lies outside the file ({} bytes)",
+                        s.index,
+                        s.name(),
+                        s.size,
+                        s.offset,
+                        self.data.len()
+                    ),
+                )
+            })
+    }
+
+    pub fn section_by_name(&self, name: &str) -> Option<&Section<'a>> {
+        self.sections.iter().find(|s| s.name == name.as_bytes())
+    }
+
+    /// Offset of a section's header in the file (for findings).
+    pub fn section_header_offset(&self, index: usize) -> u64 {
+        self.header.shoff + (index * SHDR64_SIZE) as u64
+    }
+
+    /// All `SHT_SYMTAB` sections (a module must have exactly one).
+    pub fn symtab_sections(&self) -> impl Iterator<Item = &Section<'a>> {
+        self.sections.iter().filter(|s| s.sh_type == SHT_SYMTAB)
+    }
+
+    /// The symbol table, with its string table and `SHT_SYMTAB_SHNDX` companion.
+    pub fn symbols(&self) -> Result<Option<SymbolTable<'a>>, ParseError> {
+        let Some(symtab) = self.symtab_sections().next() else {
+            return Ok(None);
+        };
+        let data = self.section_data(symtab)?;
+        if symtab.entsize as usize != SYM64_SIZE {
+            return Err(ParseError::at(
+                self.section_header_offset(symtab.index) + 56,
+                format!(
+                    "symbol table entry size {} (expected {SYM64_SIZE})",
+                    symtab.entsize
+                ),
+            ));
+        }
+        let strtab = self
+            .sections
+            .get(symtab.link as usize)
+            .filter(|s| s.sh_type == SHT_STRTAB)
+            .ok_or_else(|| {
+                ParseError::at(
+                    self.section_header_offset(symtab.index) + 40,
+                    format!(
+                        "symbol table's string table link {} is not a string table",
+                        symtab.link
+                    ),
+                )
+            })?;
+        let strings = self.section_data(strtab)?;
+        let shndx = match self
+            .sections
+            .iter()
+            .find(|s| s.sh_type == SHT_SYMTAB_SHNDX && s.link as usize == symtab.index)
+        {
+            Some(s) => Some(self.section_data(s)?),
+            None => None,
+        };
+        Ok(Some(SymbolTable {
+            section_index: symtab.index,
+            data,
+            strings,
+            shndx,
+            endian: self.endian,
+            first_global: symtab.info,
+        }))
+    }
+
+    /// The entries of a REL or RELA section. REL entries have an addend of 0 here
+    /// (the implicit addend stays in the target's bytes, which are compared as bytes).
+    pub fn relocations(&self, s: &Section<'a>) -> Result<Relocations<'a>, ParseError> {
+        let data = self.section_data(s)?;
+        let rela = s.sh_type == SHT_RELA;
+        let entsize = if rela { RELA64_SIZE } else { REL64_SIZE };
+        if data.len() % entsize != 0 {
+            return Err(ParseError::at(
+                s.offset,
+                format!(
+                    "section {} [{}]: size {} is not a multiple of the entry size {entsize}",
+                    s.index,
+                    s.name(),
+                    s.size
+                ),
+            ));
+        }
+        Ok(Relocations {
+            data,
+            endian: self.endian,
+            rela,
+            entsize,
+            pos: 0,
+        })
+    }
+
+    /// A section group's flag word and member section indices.
+    pub fn group(&self, s: &Section<'a>) -> Result<(u32, Vec<u32>), ParseError> {
+        let data = self.section_data(s)?;
+        if data.len() < 4 || data.len() % 4 != 0 {
+            return Err(ParseError::at(
+                s.offset,
+                format!(
+                    "group section {} [{}] has size {}",
+                    s.index,
+                    s.name(),
+                    s.size
+                ),
+            ));
+        }
+        let words: Vec<u32> = data
+            .chunks_exact(4)
+            .map(|c| self.endian.u32([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Ok((words[0], words[1..].to_vec()))
+    }
+
+    /// The `.modinfo` entries in file order (`key=value`, NUL-separated).
+    pub fn modinfo(&self) -> Result<Option<Modinfo>, ParseError> {
+        let Some(s) = self.section_by_name(".modinfo") else {
+            return Ok(None);
+        };
+        Ok(Some(Modinfo::parse(self.section_data(s)?)))
+    }
+
+    /// The strings of `.comment` (compiler identification: "clang version 19.1.7 ...").
+    pub fn comments(&self) -> Vec<String> {
+        let Some(s) = self.section_by_name(".comment") else {
+            return Vec::new();
+        };
+        let Ok(data) = self.section_data(s) else {
+            return Vec::new();
+        };
+        data.split(|&b| b == 0)
+            .filter(|part| !part.is_empty())
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect()
+    }
+}
+
+/// The NUL-terminated string starting at `off`.
+pub fn cstr_at(table: &[u8], off: usize) -> Option<&[u8]> {
+    let rest = table.get(off..)?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    Some(&rest[..end])
+}
+
+/// A symbol table with everything needed to decode its entries.
+#[derive(Debug, Clone)]
+pub struct SymbolTable<'a> {
+    pub section_index: usize,
+    pub data: &'a [u8],
+    pub strings: &'a [u8],
+    pub shndx: Option<&'a [u8]>,
+    pub endian: Endian,
+    /// `sh_info`: index of the first non-local symbol.
+    pub first_global: u32,
+}
+
+/// One decoded symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symbol<'a> {
+    pub index: u32,
+    pub name: &'a [u8],
+    pub name_offset: u32,
+    pub info: u8,
+    pub other: u8,
+    /// Section index, with `SHN_XINDEX` already resolved through `SHT_SYMTAB_SHNDX`.
+    pub shndx: u32,
+    /// `st_shndx` as stored.
+    pub raw_shndx: u16,
+    pub value: u64,
+    pub size: u64,
+}
+
+impl Symbol<'_> {
+    pub fn kind(&self) -> u8 {
+        self.info & 0xf
+    }
+    pub fn bind(&self) -> u8 {
+        self.info >> 4
+    }
+    pub fn name(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.name)
+    }
+    /// Defined in a real section (not undefined, absolute or common). Under extended
+    /// numbering an index at or above `SHN_LORESERVE` is real when it came through
+    /// `SHT_SYMTAB_SHNDX`.
+    pub fn section(&self) -> Option<usize> {
+        let raw = u32::from(self.raw_shndx);
+        if raw == SHN_XINDEX {
+            (self.shndx != SHN_XINDEX).then_some(self.shndx as usize)
+        } else if raw == SHN_UNDEF || raw >= SHN_LORESERVE {
+            None
+        } else {
+            Some(raw as usize)
+        }
+    }
+}
+
+impl<'a> SymbolTable<'a> {
+    pub fn len(&self) -> usize {
+        self.data.len() / SYM64_SIZE
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Decodes symbol `index`; `None` when the index is out of range or its name is not
+    /// inside the string table.
+    pub fn get(&self, index: u32) -> Option<Symbol<'a>> {
+        let off = (index as usize).checked_mul(SYM64_SIZE)?;
+        let e = self.data.get(off..off + SYM64_SIZE)?;
+        let en = self.endian;
+        let name_offset = en.u32(array(e, 0)?);
+        let raw_shndx = en.u16(array(e, 6)?);
+        let shndx = if u32::from(raw_shndx) == SHN_XINDEX {
+            match self.shndx {
+                Some(t) => en.u32(array(t, index as usize * 4)?),
+                None => SHN_XINDEX,
+            }
+        } else {
+            u32::from(raw_shndx)
+        };
+        Some(Symbol {
+            index,
+            name: cstr_at(self.strings, name_offset as usize)?,
+            name_offset,
+            info: e[4],
+            other: e[5],
+            shndx,
+            raw_shndx,
+            value: en.u64(array(e, 8)?),
+            size: en.u64(array(e, 16)?),
+        })
+    }
+}
+
+/// One relocation entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reloc {
+    pub offset: u64,
+    pub sym: u32,
+    pub rtype: u32,
+    pub addend: i64,
+}
+
+/// Iterator over the entries of a REL/RELA section.
+#[derive(Debug, Clone)]
+pub struct Relocations<'a> {
+    data: &'a [u8],
+    endian: Endian,
+    rela: bool,
+    entsize: usize,
+    pos: usize,
+}
+
+impl Relocations<'_> {
+    pub fn len(&self) -> usize {
+        self.data.len() / self.entsize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Iterator for Relocations<'_> {
+    type Item = Reloc;
+    fn next(&mut self) -> Option<Reloc> {
+        let e = self.data.get(self.pos..self.pos + self.entsize)?;
+        self.pos += self.entsize;
+        let en = self.endian;
+        let info = en.u64(array(e, 8)?);
+        Some(Reloc {
+            offset: en.u64(array(e, 0)?),
+            sym: (info >> 32) as u32,
+            rtype: info as u32,
+            addend: if self.rela {
+                en.u64(array(e, 16)?) as i64
+            } else {
+                0
+            },
+        })
+    }
+}
+
+/// `.modinfo` as ordered `key=value` pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Modinfo {
+    pub entries: Vec<(String, String)>,
+    /// Non-empty strings without `=`: the kernel ignores them, verify reports them.
+    pub malformed: Vec<String>,
+}
+
+impl Modinfo {
+    pub fn parse(data: &[u8]) -> Self {
+        let mut info = Modinfo::default();
+        for part in data.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+            let text = String::from_utf8_lossy(part);
+            match text.split_once('=') {
+                Some((k, v)) => info.entries.push((k.to_string(), v.to_string())),
+                None => info.malformed.push(text.into_owned()),
+            }
+        }
+        info
+    }
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Every value of `key` (`firmware=`, `alias=`, `depends=` repeat).
+    pub fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.entries
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modinfo_parses_pairs_and_padding() {
+        let info =
+            Modinfo::parse(b"version=1.0\0\0\0name=basic\0firmware=a.bin\0firmware=b.bin\0junk\0");
+        assert_eq!(info.get("name"), Some("basic"));
+        assert_eq!(info.all("firmware").collect::<Vec<_>>(), ["a.bin", "b.bin"]);
+        assert_eq!(info.malformed, ["junk"]);
+    }
+
+    #[test]
+    fn rejects_non_elf_and_bitcode() {
+        assert!(Elf::parse(b"").unwrap_err().not_elf);
+        assert!(Elf::parse(b"BC\xC0\xDE\x35\x14")
+            .unwrap_err()
+            .reason
+            .contains("bitcode"));
+        let mut h = [0u8; 64];
+        h[..4].copy_from_slice(ELFMAG);
+        h[4] = ELFCLASS32;
+        h[5] = ELFDATA2LSB;
+        assert!(Elf::parse(&h).unwrap_err().reason.contains("32-bit"));
+    }
+
+    #[test]
+    fn cstr_at_bounds() {
+        assert_eq!(cstr_at(b"\0abc\0", 1), Some(&b"abc"[..]));
+        assert_eq!(cstr_at(b"\0abc", 1), None);
+        assert_eq!(cstr_at(b"\0", 5), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! A module file as it sits on disk: maybe compressed (`.ko.zst`, `.ko.xz`, `.ko.gz`),
+//! maybe signed (`~Module signature appended~`). This module peels those layers off so
+//! every command sees the ELF bytes, and puts them back on when `strip` writes a result.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::elf::{Elf, ParseError};
+use crate::error::{Error, Result};
+
+/// The trailer the kernel's `scripts/sign-file` appends.
+pub const SIGNATURE_MAGIC: &[u8] = b"~Module signature appended~\n";
+/// `struct module_signature`: algo, hash, id_type, signer_len, key_id_len, pad[3], be32 sig_len.
+pub const MODULE_SIGNATURE_SIZE: usize = 12;
+/// `PKEY_ID_PKCS7`: the only id_type the kernel accepts.
+pub const PKEY_ID_PKCS7: u8 = 2;
+
+/// Compression formats the kernel's module loader and kmod understand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Zstd,
+    Xz,
+    Gzip,
+}
+
+impl Compression {
+    /// Recognised by content, not by name: a `.ko.zst` renamed `.ko` is still zstd.
+    pub fn sniff(data: &[u8]) -> Option<Self> {
+        if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compression::Zstd)
+        } else if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Some(Compression::Xz)
+        } else if data.starts_with(&[0x1f, 0x8b]) {
+            Some(Compression::Gzip)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Zstd => "zstd",
+            Compression::Xz => "xz",
+            Compression::Gzip => "gzip",
+        }
+    }
+
+    pub fn decompress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(data.len() * 4);
+        match self {
+            Compression::Zstd => {
+                zstd::stream::read::Decoder::new(data)?.read_to_end(&mut out)?;
+            }
+            Compression::Xz => {
+                liblzma::read::XzDecoder::new_multi_decoder(data).read_to_end(&mut out)?;
+            }
+            Compression::Gzip => {
+                flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recompresses with the settings the kernel's `modules_install` and dkms use:
+    /// zstd level 19, xz with a CRC32 check (the in-kernel decompressor needs it), gzip -9.
+    pub fn compress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        match self {
+            Compression::Zstd => zstd::stream::encode_all(data, 19),
+            Compression::Xz => {
+                let stream =
+                    liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
+                let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+                enc.write_all(data)?;
+                enc.finish()
+            }
+            Compression::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                enc.write_all(data)?;
+                enc.finish()
+            }
+        }
+    }
+}
+
+/// A parsed `~Module signature appended~` trailer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Signature {
+    /// Where the ELF image ends and the signature data begins.
+    pub elf_len: usize,
+    /// `sig_len` (big-endian in the file).
+    pub sig_len: u32,
+    pub id_type: u8,
+    /// Why the kernel would reject this trailer (`mod_check_sig`), if it would.
+    pub problem: Option<String>,
+}
+
+impl Signature {
+    /// Reads the trailer at the end of `data`, if the magic is there.
+    pub fn parse(data: &[u8]) -> Option<Signature> {
+        if !data.ends_with(SIGNATURE_MAGIC) {
+            return None;
+        }
+        let magic_at = data.len() - SIGNATURE_MAGIC.len();
+        let Some(ms_at) = magic_at.checked_sub(MODULE_SIGNATURE_SIZE) else {
+            return Some(Signature {
+                elf_len: magic_at,
+                sig_len: 0,
+                id_type: 0,
+                problem: Some("signature trailer is shorter than struct module_signature".into()),
+            });
+        };
+        let ms = &data[ms_at..magic_at];
+        let sig_len = u32::from_be_bytes([ms[8], ms[9], ms[10], ms[11]]);
+        let id_type = ms[2];
+        let mut problem = None;
+        // The same checks, in the same order, as the kernel's mod_check_sig().
+        let elf_len = match ms_at.checked_sub(sig_len as usize) {
+            Some(n) if (sig_len as usize) < ms_at => n,
+            _ => {
+                problem = Some(format!(
+                    "signature length {sig_len} is larger than the module ({ms_at} bytes before the trailer)"
+                ));
+                ms_at
+            }
+        };
+        if problem.is_none() && id_type != PKEY_ID_PKCS7 {
+            problem = Some(format!(
+                "signature id_type is {id_type}, not PKCS#7 ({PKEY_ID_PKCS7})"
+            ));
+        }
+        if problem.is_none()
+            && (ms[0] != 0 || ms[1] != 0 || ms[3] != 0 || ms[4] != 0 || ms[5..8] != [0, 0, 0])
+        {
+            problem = Some("PKCS#7 signature with non-zero algo/hash/signer/key-id fields".into());
+        }
+        Some(Signature {
+            elf_len,
+            sig_len,
+            id_type,
+            problem,
+        })
+    }
+}
+
+/// The bytes of a file: memory-mapped when it is a plain module, owned when decompressed.
+pub enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A module file with its layers identified.
+pub struct ModuleFile {
+    pub path: PathBuf,
+    /// Size on disk.
+    pub file_len: u64,
+    pub compression: Option<Compression>,
+    /// The decompressed bytes: ELF image plus any signature.
+    pub bytes: Bytes,
+    pub signature: Option<Signature>,
+}
+
+impl std::fmt::Debug for ModuleFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleFile")
+            .field("path", &self.path)
+            .field("compression", &self.compression)
+            .field("len", &self.bytes.len())
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+impl ModuleFile {
+    /// Opens and, when needed, decompresses a module. Directories, unreadable files and
+    /// corrupt compressed streams are errors naming the path.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Err(Error::Unreadable {
+                path: path.to_path_buf(),
+                reason: "is a directory".into(),
+            });
+        }
+        let raw = if meta.len() == 0 {
+            Bytes::Owned(Vec::new())
+        } else {
+            // Safety: the map is read-only; a module rewritten under us while we read it
+            // can at worst give wrong bytes, which the ELF checks and the proof then reject.
+            Bytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
+        };
+        let compression = Compression::sniff(&raw);
+        let bytes = match compression {
+            None => raw,
+            Some(c) => Bytes::Owned(c.decompress(&raw).map_err(|e| Error::Decompress {
+                path: path.to_path_buf(),
+                reason: format!("corrupt {} stream: {e}", c.name()),
+            })?),
+        };
+        let signature = Signature::parse(&bytes);
+        Ok(ModuleFile {
+            path: path.to_path_buf(),
+            file_len: meta.len(),
+            compression,
+            bytes,
+            signature,
+        })
+    }
+
+    /// The ELF image without any appended signature.
+    pub fn elf_bytes(&self) -> &[u8] {
+        match &self.signature {
+            Some(sig) => &self.bytes[..sig.elf_len.min(self.bytes.len())],
+            None => &self.bytes,
+        }
+    }
+
+    /// Parses the ELF image; the error names this file.
+    pub fn elf(&self) -> Result<Elf<'_>> {
+        Elf::parse(self.elf_bytes()).map_err(|e| parse_error(&self.path, e))
+    }
+}
+
+/// Turns a parse error into the user-facing error for `path`.
+pub fn parse_error(path: &Path, e: ParseError) -> Error {
+    if e.not_elf {
+        Error::NotElf {
+            path: path.to_path_buf(),
+            reason: e.reason,
+        }
+    } else {
+        Error::Malformed {
+            path: path.to_path_buf(),
+            offset: e.offset,
+            reason: e.reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trailer(sig: &[u8], id_type: u8) -> Vec<u8> {
+        let mut v = b"ELFDATA".to_vec();
+        v.extend_from_slice(sig);
+        v.extend_from_slice(&[0, 0, id_type, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&(sig.len() as u32).to_be_bytes());
+        v.extend_from_slice(SIGNATURE_MAGIC);
+        v
+    }
+
+    #[test]
+    fn signature_trailer_is_split_off() {
+        let sig = Signature::parse(&trailer(b"PKCS7", PKEY_ID_PKCS7)).unwrap();
+        assert_eq!(sig.elf_len, 7);
+        assert_eq!(sig.sig_len, 5);
+        assert_eq!(sig.problem, None);
+    }
+
+    #[test]
+    fn damaged_signature_trailers_are_reported() {
+        let mut v = trailer(b"PKCS7", PKEY_ID_PKCS7);
+        let n = v.len() - SIGNATURE_MAGIC.len() - 4;
+        v[n..n + 4].copy_from_slice(&1000u32.to_be_bytes());
+        assert!(Signature::parse(&v)
+            .unwrap()
+            .problem
+            .unwrap()
+            .contains("larger"));
+        let sig = Signature::parse(&trailer(b"X", 1)).unwrap();
+        assert!(sig.problem.unwrap().contains("PKCS#7"));
+        assert_eq!(Signature::parse(b"plain module"), None);
+    }
+
+    #[test]
+    fn compression_round_trips() {
+        let data = b"\x7fELF some module bytes".repeat(100);
+        for c in [Compression::Zstd, Compression::Xz, Compression::Gzip] {
+            let packed = c.compress(&data).unwrap();
+            assert_eq!(Compression::sniff(&packed), Some(c));
+            assert_eq!(c.decompress(&packed).unwrap(), data);
+        }
+        assert_eq!(Compression::sniff(&data), None);
+    }
+}
