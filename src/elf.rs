@@ -473,6 +473,17 @@ impl<'a> Elf<'a> {
         self.sections.iter().find(|s| s.name == name.as_bytes())
     }
 
+    /// Debug information as `strip -g` removes it: a debug section, or a relocation section
+    /// that applies to one.
+    pub fn is_debug_or_debug_relocs(&self, s: &Section) -> bool {
+        s.is_debug()
+            || (s.is_reloc()
+                && self
+                    .sections
+                    .get(s.info as usize)
+                    .is_some_and(|t| t.is_debug()))
+    }
+
     /// Offset of a section's header in the file (for findings).
     pub fn section_header_offset(&self, index: usize) -> u64 {
         self.header.shoff + (index * SHDR64_SIZE) as u64

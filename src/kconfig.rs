@@ -387,9 +387,13 @@ impl KernelFacts {
             .into_iter()
             .find(|k| c.enabled(&format!("MODULE_COMPRESS_{k}")))
             .map(|k| k.to_lowercase());
-        let preempt = if c.enabled("PREEMPT_RT") {
+        // include/linux/vermagic.h: "preempt" follows PREEMPT_BUILD (5.16+; plain PREEMPT
+        // before it), "preempt_rt" follows PREEMPT_RT when the build is not PREEMPT_BUILD.
+        let preempt = if c.enabled("PREEMPT_BUILD") {
+            Some("preempt".to_string())
+        } else if c.enabled("PREEMPT_RT") {
             Some("preempt_rt".to_string())
-        } else if c.enabled("PREEMPT") {
+        } else if c.value("PREEMPT_BUILD").is_none() && c.enabled("PREEMPT") {
             Some("preempt".to_string())
         } else {
             None

@@ -95,6 +95,14 @@ fn generic_package(base: &str) -> &'static str {
     }
 }
 
+/// Where versioned LLVM installs live (`/usr/lib/llvm-19/bin`); `DKWRAP_LLVM_ROOT` overrides
+/// it, so tests can simulate a machine without them.
+pub fn llvm_root() -> PathBuf {
+    std::env::var_os("DKWRAP_LLVM_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib"))
+}
+
 /// Finds LLVM tool `base` ("clang", "ld.lld", "llvm-strip", ...) of major version `major`:
 /// `base-MAJOR` on PATH, then `/usr/lib/llvm-MAJOR/bin/base`, then plain `base` if its
 /// `--version` has the same major.
@@ -103,7 +111,7 @@ pub fn find_llvm_tool(base: &str, major: u32) -> Tool {
     if let Ok(p) = which::which(format!("{base}-{major}")) {
         candidates.push(p);
     }
-    let versioned_dir = PathBuf::from(format!("/usr/lib/llvm-{major}/bin/{base}"));
+    let versioned_dir = llvm_root().join(format!("llvm-{major}/bin/{base}"));
     if versioned_dir.is_file() {
         candidates.push(versioned_dir);
     }
@@ -250,7 +258,7 @@ impl Toolset {
 fn llvm_make_value(llvm: &[(String, Tool)], major: u32) -> Option<String> {
     let cc = llvm.iter().find(|(v, _)| v == "CC")?.1.path.as_ref()?;
     let name = cc.file_name()?.to_string_lossy();
-    let dir = PathBuf::from(format!("/usr/lib/llvm-{major}/bin"));
+    let dir = llvm_root().join(format!("llvm-{major}/bin"));
     if cc.starts_with(&dir) {
         Some(format!("{}/", dir.display()))
     } else if name == format!("clang-{major}") {

@@ -1,8 +1,1340 @@
-//! `dkwrap verify` (being written).
+//! `dkwrap verify`: the checks the kernel's module loader makes (kernel/module/main.c
+//! `elf_validity_check`, `find_module_sections`, `simplify_symbols`, `apply_relocations`),
+//! and the proof that a stripped module equals its original minus debug information.
+//!
+//! Findings are results, not errors: a broken module yields a [`Report`] full of findings and
+//! an exit code chosen from the worst of them. Only a file that cannot be read at all is an
+//! [`Error`](crate::Error).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use crate::cli::VerifyArgs;
-use crate::error::{Error, Result};
+use crate::elf::{self, Elf, Reloc, Section, Symbol, SymbolTable};
+use crate::error::{exit, Result};
+use crate::kconfig::{Arch, KernelFacts};
+use crate::modfile::{ModuleFile, Signature};
 
-pub fn run(_args: &VerifyArgs) -> Result<i32> {
-    Err(Error::Usage("dkwrap verify is not implemented yet".into()))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A fact worth knowing (a layout GNU strip corrupts), not a defect.
+    Note,
+    Warning,
+    Error,
+}
+
+/// What kind of problem a finding is; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// The loader would reject or mis-load the module.
+    Invalid,
+    /// Built for another kernel (release, vermagic flags, architecture, signature policy).
+    KernelMismatch,
+    /// Not the original minus debug information.
+    NotEquivalent,
+    /// The layout of the file (informational).
+    Layout,
+    /// The two independent ELF parsers disagree.
+    ParserDisagreement,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub category: Category,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+/// The kernel a module is checked against; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub facts: Option<KernelFacts>,
+    pub release: Option<String>,
+    /// sizeof(struct module) of the target kernel.
+    pub this_module_size: Option<u64>,
+}
+
+/// The verdict on one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<PathBuf>,
+    pub machine: Option<String>,
+    pub compression: Option<String>,
+    pub signed: bool,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn new(file: &Path) -> Self {
+        Report {
+            file: file.to_path_buf(),
+            against: None,
+            machine: None,
+            compression: None,
+            signed: false,
+            findings: Vec::new(),
+        }
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+
+    pub fn passed(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// The exit code for this report: the most specific error category wins, in the order
+    /// not-equivalent, invalid, kernel mismatch.
+    pub fn exit_code(&self) -> i32 {
+        let has = |c: Category| self.errors().any(|f| f.category == c);
+        if has(Category::NotEquivalent) {
+            exit::NOT_EQUIVALENT
+        } else if has(Category::Invalid) || has(Category::ParserDisagreement) {
+            exit::INVALID_MODULE
+        } else if has(Category::KernelMismatch) {
+            exit::KERNEL_MISMATCH
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// Collects findings for one file.
+struct Findings<'r>(&'r mut Vec<Finding>);
+
+impl Findings<'_> {
+    fn push(
+        &mut self,
+        severity: Severity,
+        category: Category,
+        section: Option<&Section>,
+        offset: Option<u64>,
+        message: String,
+    ) {
+        self.0.push(Finding {
+            severity,
+            category,
+            section: section.map(|s| format!("[{}] {}", s.index, s.name())),
+            offset,
+            message,
+        });
+    }
+    fn error(&mut self, c: Category, s: Option<&Section>, off: Option<u64>, m: String) {
+        self.push(Severity::Error, c, s, off, m)
+    }
+    fn warn(&mut self, c: Category, s: Option<&Section>, off: Option<u64>, m: String) {
+        self.push(Severity::Warning, c, s, off, m)
+    }
+}
+
+/// Relocation types arch/x86/kernel/module.c applies (6.1); anything else fails the load.
+const X86_64_LOADER_RELOCS: &[u32] = &[0, 1, 2, 4, 10, 11, 24];
+
+/// Bytes a relocation patches, to check it fits inside its target section.
+fn reloc_width(machine: u16, rtype: u32) -> u64 {
+    match machine {
+        elf::EM_X86_64 => match rtype {
+            0 => 0,
+            1 | 24 => 8,
+            12 | 13 => 2,
+            14 | 15 => 1,
+            _ => 4,
+        },
+        elf::EM_AARCH64 => match rtype {
+            0 | 256 => 0,
+            257 | 260 => 8,
+            259 | 262 => 2,
+            _ => 4,
+        },
+        _ => 1,
+    }
+}
+
+/// Structural checks of one parsed module, modelled on the loader.
+pub fn check_module(
+    elf: &Elf,
+    signature: Option<&Signature>,
+    target: &Target,
+    out: &mut Vec<Finding>,
+) {
+    let mut f = Findings(out);
+    let h = &elf.header;
+    let len = elf.data.len() as u64;
+
+    // ELF identity.
+    if h.e_type != elf::ET_REL {
+        f.error(
+            Category::Invalid,
+            None,
+            Some(16),
+            format!(
+                "e_type is {}, not ET_REL (1): not a relocatable module",
+                h.e_type
+            ),
+        );
+    }
+    if h.version != 1 || elf.data.get(6) != Some(&1) {
+        f.error(
+            Category::Invalid,
+            None,
+            Some(20),
+            "ELF version is not 1 (EV_CURRENT)".into(),
+        );
+    }
+    if usize::from(h.ehsize) != elf::EHDR64_SIZE {
+        f.error(
+            Category::Invalid,
+            None,
+            Some(52),
+            format!("e_ehsize is {}, expected 64", h.ehsize),
+        );
+    }
+    if let Some(arch) = target.facts.as_ref().map(|t| t.arch) {
+        if let Some(want) = arch.elf_machine() {
+            if h.machine != want {
+                f.error(
+                    Category::KernelMismatch,
+                    None,
+                    Some(18),
+                    format!(
+                        "module is for {} (e_machine {}), the kernel is {}",
+                        elf::machine_name(h.machine),
+                        h.machine,
+                        elf::machine_name(want)
+                    ),
+                );
+            }
+        }
+    } else if Arch::from_elf_machine(h.machine) == Arch::Other {
+        f.warn(
+            Category::Invalid,
+            None,
+            Some(18),
+            format!("unusual machine {} for a module", h.machine),
+        );
+    }
+
+    let shnum = elf.sections.len();
+    if shnum >= elf::SHN_LORESERVE as usize && !elf.extended_numbering {
+        f.error(
+            Category::Invalid,
+            None,
+            Some(60),
+            format!("{shnum} sections without extended numbering"),
+        );
+    }
+    // Every section inside the file, every link a real section.
+    for s in &elf.sections[1..] {
+        if !s.is_nobits() && s.file_range().is_none_or(|r| r.end as u64 > len) {
+            f.error(
+                Category::Invalid,
+                Some(s),
+                Some(s.offset),
+                format!(
+                    "section ({} bytes at {:#x}) extends past the end of the file ({len} bytes)",
+                    s.size, s.offset
+                ),
+            );
+        }
+        if s.link as usize >= shnum {
+            f.error(
+                Category::Invalid,
+                Some(s),
+                Some(elf.section_header_offset(s.index) + 40),
+                format!("sh_link {} is not a section", s.link),
+            );
+        }
+        if s.flags & elf::SHF_INFO_LINK != 0 && (s.info == 0 || s.info as usize >= shnum) {
+            f.error(
+                Category::Invalid,
+                Some(s),
+                Some(elf.section_header_offset(s.index) + 44),
+                format!("sh_info {} is not a section", s.info),
+            );
+        }
+    }
+
+    // Exactly one symbol table with a valid string table.
+    let symtabs: Vec<&Section> = elf.symtab_sections().collect();
+    let symbols = match symtabs.len() {
+        0 => {
+            f.error(
+                Category::Invalid,
+                None,
+                None,
+                "module has no symbols (stripped?): no SHT_SYMTAB section".into(),
+            );
+            None
+        }
+        1 => match elf.symbols() {
+            Ok(t) => t,
+            Err(e) => {
+                f.error(
+                    Category::Invalid,
+                    Some(symtabs[0]),
+                    Some(e.offset),
+                    e.reason,
+                );
+                None
+            }
+        },
+        n => {
+            f.error(
+                Category::Invalid,
+                None,
+                None,
+                format!("{n} symbol tables; the loader uses exactly one"),
+            );
+            None
+        }
+    };
+    if let Some(t) = &symbols {
+        check_symbols(elf, t, &mut f);
+    }
+
+    check_this_module(elf, target, &mut f);
+    check_modinfo(elf, target, &mut f);
+
+    // __versions and .BTF, as the kernel's configuration requires them.
+    if let Some(facts) = &target.facts {
+        match elf.section_by_name("__versions") {
+            None if facts.modversions => f.error(Category::KernelMismatch, None, None, "kernel has CONFIG_MODVERSIONS but the module has no __versions section".into()),
+            Some(s) if facts.modversions && s.size == 0 => f.warn(Category::KernelMismatch, Some(s), None, "__versions is empty: symbol CRCs will not be checked (no Module.symvers at build time?)".into()),
+            _ => {}
+        }
+        if facts.btf_modules && elf.section_by_name(".BTF").is_none() {
+            f.warn(
+                Category::KernelMismatch,
+                None,
+                None,
+                "kernel has CONFIG_DEBUG_INFO_BTF_MODULES but the module has no .BTF section"
+                    .into(),
+            );
+        }
+    }
+
+    if let Some(t) = &symbols {
+        check_relocations(elf, t, &mut f);
+    }
+    check_groups(elf, &mut f);
+    check_signature(signature, target, &mut f);
+}
+
+fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
+    let shnum = elf.sections.len() as u32;
+    let sec = &elf.sections[t.section_index];
+    if t.first_global as usize > t.len() {
+        f.error(
+            Category::Invalid,
+            Some(sec),
+            None,
+            format!(
+                "sh_info (first global) {} exceeds the symbol count {}",
+                t.first_global,
+                t.len()
+            ),
+        );
+    }
+    if t.data.len() % elf::SYM64_SIZE != 0 {
+        f.error(
+            Category::Invalid,
+            Some(sec),
+            Some(sec.offset),
+            "symbol table size is not a multiple of the entry size".into(),
+        );
+    }
+    let mut needs_shndx = false;
+    for i in 0..t.len() as u32 {
+        let Some(sym) = t.get(i) else {
+            f.error(
+                Category::Invalid,
+                Some(sec),
+                Some(sec.offset + u64::from(i) * 24),
+                format!("symbol {i}: name outside the string table or index out of range"),
+            );
+            continue;
+        };
+        if u32::from(sym.raw_shndx) == elf::SHN_XINDEX {
+            needs_shndx = true;
+            if sym.shndx == elf::SHN_XINDEX || sym.shndx >= shnum {
+                f.error(
+                    Category::Invalid,
+                    Some(sec),
+                    Some(sec.offset + u64::from(i) * 24),
+                    format!(
+                        "symbol {i} ({}): extended section index does not name a section",
+                        sym.name()
+                    ),
+                );
+            }
+        } else if sym.section().is_some_and(|s| s as u32 >= shnum) {
+            f.error(
+                Category::Invalid,
+                Some(sec),
+                Some(sec.offset + u64::from(i) * 24),
+                format!(
+                    "symbol {i} ({}): section index {} is not a section",
+                    sym.name(),
+                    sym.shndx
+                ),
+            );
+        }
+        // The loader resolves every undefined symbol by name: an unnamed one can never load.
+        if i > 0 && sym.raw_shndx == 0 && sym.name.is_empty() && sym.kind() != elf::STT_FILE {
+            f.error(Category::Invalid, Some(sec), Some(sec.offset + u64::from(i) * 24), format!("symbol {i} is undefined and has no name: the loader fails with `Unknown symbol`"));
+        }
+    }
+    if needs_shndx {
+        match &t.shndx {
+            None => f.error(
+                Category::Invalid,
+                Some(sec),
+                None,
+                "symbols use SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section".into(),
+            ),
+            Some(x) if x.len() < t.len() * 4 => f.error(
+                Category::Invalid,
+                Some(sec),
+                None,
+                format!(
+                    "SHT_SYMTAB_SHNDX has {} entries for {} symbols",
+                    x.len() / 4,
+                    t.len()
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn check_this_module(elf: &Elf, target: &Target, f: &mut Findings) {
+    let this: Vec<&Section> = elf
+        .sections
+        .iter()
+        .filter(|s| s.name == b".gnu.linkonce.this_module")
+        .collect();
+    match this.as_slice() {
+        [] => f.error(Category::Invalid, None, None, "no .gnu.linkonce.this_module section: not a kernel module (the loader says: No module found in object)".into()),
+        [s] => {
+            if !s.is_alloc() {
+                f.error(Category::Invalid, Some(s), None, ".gnu.linkonce.this_module is not SHF_ALLOC".into());
+            }
+            if let Some(want) = target.this_module_size {
+                if s.size != want {
+                    f.error(Category::KernelMismatch, Some(s), None, format!("size {} but the kernel's struct module is {want} bytes: built against another kernel tree", s.size));
+                }
+            }
+        }
+        many => f.error(Category::Invalid, Some(many[1]), None, format!("{} .gnu.linkonce.this_module sections", many.len())),
+    }
+}
+
+fn check_modinfo(elf: &Elf, target: &Target, f: &mut Findings) {
+    let Some(sec) = elf.section_by_name(".modinfo") else {
+        f.error(Category::Invalid, None, None, "no .modinfo section".into());
+        return;
+    };
+    let info = match elf.modinfo() {
+        Ok(Some(i)) => i,
+        Ok(None) => return,
+        Err(e) => {
+            f.error(Category::Invalid, Some(sec), Some(e.offset), e.reason);
+            return;
+        }
+    };
+    for m in &info.malformed {
+        f.warn(
+            Category::Invalid,
+            Some(sec),
+            None,
+            format!("entry without '=': {m:?}"),
+        );
+    }
+    if info.get("name").is_none() {
+        f.error(Category::Invalid, Some(sec), None, "no name= entry".into());
+    }
+    let Some(vermagic) = info.get("vermagic") else {
+        f.error(
+            Category::Invalid,
+            Some(sec),
+            None,
+            "no vermagic= entry".into(),
+        );
+        return;
+    };
+    let mut words = vermagic.split_whitespace();
+    let release = words.next().unwrap_or_default();
+    if let Some(want) = &target.release {
+        if release != want {
+            f.error(
+                Category::KernelMismatch,
+                Some(sec),
+                None,
+                format!("vermagic release {release:?} but the kernel is {want:?}"),
+            );
+        }
+    }
+    if let Some(facts) = &target.facts {
+        let flags: Vec<&str> = words.collect();
+        for want in facts.vermagic_flags() {
+            if !flags.contains(&want) {
+                f.error(
+                    Category::KernelMismatch,
+                    Some(sec),
+                    None,
+                    format!(
+                        "vermagic {vermagic:?} lacks {want:?}, which the kernel config requires"
+                    ),
+                );
+            }
+        }
+        for have in ["SMP", "preempt", "preempt_rt", "mod_unload", "modversions"] {
+            if flags.contains(&have) && !facts.vermagic_flags().contains(&have) {
+                f.error(
+                    Category::KernelMismatch,
+                    Some(sec),
+                    None,
+                    format!("vermagic {vermagic:?} has {have:?}, which the kernel config does not"),
+                );
+            }
+        }
+    }
+}
+
+fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
+    let nsyms = t.len() as u64;
+    let shnum = elf.sections.len();
+    for s in elf.sections.iter().filter(|s| s.is_reloc()) {
+        if s.link as usize != t.section_index {
+            f.error(
+                Category::Invalid,
+                Some(s),
+                Some(elf.section_header_offset(s.index) + 40),
+                format!(
+                    "sh_link {} is not the symbol table ({})",
+                    s.link, t.section_index
+                ),
+            );
+        }
+        if s.info == 0 || s.info as usize >= shnum {
+            f.error(
+                Category::Invalid,
+                Some(s),
+                Some(elf.section_header_offset(s.index) + 44),
+                format!("sh_info {} is not a section", s.info),
+            );
+            continue;
+        }
+        let target = &elf.sections[s.info as usize];
+        let relocs = match elf.relocations(s) {
+            Ok(r) => r,
+            Err(e) => {
+                f.error(Category::Invalid, Some(s), Some(e.offset), e.reason);
+                continue;
+            }
+        };
+        let applied = target.is_alloc();
+        let mut bad = 0usize;
+        for (i, r) in relocs.enumerate() {
+            let at = s.offset + (i * if s.sh_type == elf::SHT_RELA { 24 } else { 16 }) as u64;
+            if u64::from(r.sym) >= nsyms {
+                bad += 1;
+                if bad <= 5 {
+                    f.error(
+                        Category::Invalid,
+                        Some(s),
+                        Some(at),
+                        format!(
+                            "relocation {i} at {}+{:#x} uses symbol {} but there are only {nsyms}",
+                            target.name(),
+                            r.offset,
+                            r.sym
+                        ),
+                    );
+                }
+                continue;
+            }
+            let width = reloc_width(elf.header.machine, r.rtype);
+            if r.offset
+                .checked_add(width)
+                .is_none_or(|end| end > target.size)
+            {
+                bad += 1;
+                if bad <= 5 {
+                    f.error(Category::Invalid, Some(s), Some(at), format!("relocation {i} patches {}+{:#x}..+{width} outside the section ({} bytes)", target.name(), r.offset, target.size));
+                }
+            }
+            if applied
+                && elf.header.machine == elf::EM_X86_64
+                && !X86_64_LOADER_RELOCS.contains(&r.rtype)
+            {
+                bad += 1;
+                if bad <= 5 {
+                    f.error(Category::Invalid, Some(s), Some(at), format!("relocation {i} has type {} which the x86-64 module loader does not apply", r.rtype));
+                }
+            }
+        }
+        if bad > 5 {
+            f.error(
+                Category::Invalid,
+                Some(s),
+                None,
+                format!("{} more bad relocations in this section", bad - 5),
+            );
+        }
+    }
+    // Several relocation sections for one target: legal, loaded fine, but GNU strip corrupts it.
+    let mut per_target: HashMap<u32, Vec<usize>> = HashMap::new();
+    for s in elf.sections.iter().filter(|s| s.is_reloc()) {
+        per_target.entry(s.info).or_default().push(s.index);
+    }
+    let mut shared: Vec<_> = per_target
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .collect();
+    shared.sort();
+    for (target, rels) in shared {
+        if let Some(t) = elf.sections.get(target as usize) {
+            f.push(
+                Severity::Note,
+                Category::Layout,
+                Some(t),
+                None,
+                format!(
+                    "{} relocation sections apply to this section (a layout GNU strip corrupts)",
+                    rels.len()
+                ),
+            );
+        }
+    }
+}
+
+fn check_groups(elf: &Elf, f: &mut Findings) {
+    let shnum = elf.sections.len() as u32;
+    let mut owner: HashMap<u32, usize> = HashMap::new();
+    let mut shared: Vec<(u32, usize, usize)> = Vec::new();
+    for g in elf.sections.iter().filter(|s| s.sh_type == elf::SHT_GROUP) {
+        let (_, members) = match elf.group(g) {
+            Ok(x) => x,
+            Err(e) => {
+                f.error(Category::Invalid, Some(g), Some(e.offset), e.reason);
+                continue;
+            }
+        };
+        for m in members {
+            if m == 0 || m >= shnum {
+                f.error(
+                    Category::Invalid,
+                    Some(g),
+                    Some(g.offset),
+                    format!("group member {m} is not a section"),
+                );
+                continue;
+            }
+            if let Some(&first) = owner.get(&m) {
+                shared.push((m, first, g.index));
+            } else {
+                owner.insert(m, g.index);
+            }
+        }
+    }
+    let mut reported: Vec<u32> = Vec::new();
+    for (m, _, _) in &shared {
+        if reported.contains(m) {
+            continue;
+        }
+        reported.push(*m);
+        let groups = 1 + shared.iter().filter(|(x, _, _)| x == m).count();
+        let s = &elf.sections[*m as usize];
+        f.push(
+            Severity::Note,
+            Category::Layout,
+            Some(s),
+            None,
+            format!("member of {groups} section groups (a layout GNU strip corrupts)"),
+        );
+    }
+}
+
+fn check_signature(signature: Option<&Signature>, target: &Target, f: &mut Findings) {
+    match signature {
+        Some(sig) => {
+            if let Some(p) = &sig.problem {
+                f.error(
+                    Category::Invalid,
+                    None,
+                    Some(sig.elf_len as u64),
+                    format!("damaged signature trailer: {p}"),
+                );
+            }
+        }
+        None => {
+            if let Some(facts) = &target.facts {
+                if facts.module_sig_force {
+                    f.error(Category::KernelMismatch, None, None, "module is unsigned and the kernel enforces signatures (CONFIG_MODULE_SIG_FORCE): the load will be refused".into());
+                } else if facts.module_sig {
+                    f.warn(Category::KernelMismatch, None, None, "module is unsigned; the kernel checks signatures and will taint itself on load".into());
+                }
+            }
+        }
+    }
+}
+
+/// A second, independent parser (goblin) must see the same section table and symbol count.
+pub fn cross_check_with_goblin(elf: &Elf, out: &mut Vec<Finding>) {
+    let mut f = Findings(out);
+    let g = match goblin::elf::Elf::parse(elf.data) {
+        Ok(g) => g,
+        Err(e) => {
+            f.warn(
+                Category::ParserDisagreement,
+                None,
+                None,
+                format!("goblin cannot parse what dkwrap's reader accepted: {e}"),
+            );
+            return;
+        }
+    };
+    if g.section_headers.len() != elf.sections.len() {
+        f.error(
+            Category::ParserDisagreement,
+            None,
+            None,
+            format!(
+                "goblin sees {} sections, dkwrap {}",
+                g.section_headers.len(),
+                elf.sections.len()
+            ),
+        );
+        return;
+    }
+    for (s, gs) in elf.sections.iter().zip(&g.section_headers) {
+        let gname = g.shdr_strtab.get_at(gs.sh_name).unwrap_or("");
+        if gname.as_bytes() != s.name
+            || gs.sh_type != s.sh_type
+            || gs.sh_offset != s.offset
+            || gs.sh_size != s.size
+            || gs.sh_link != s.link
+            || gs.sh_info != s.info
+        {
+            f.error(
+                Category::ParserDisagreement,
+                Some(s),
+                None,
+                format!(
+                    "goblin reads this section header as {gname:?} type {} offset {:#x} size {}",
+                    gs.sh_type, gs.sh_offset, gs.sh_size
+                ),
+            );
+        }
+    }
+    if let Ok(Some(t)) = elf.symbols() {
+        if g.syms.len() != t.len() {
+            f.error(
+                Category::ParserDisagreement,
+                None,
+                None,
+                format!("goblin sees {} symbols, dkwrap {}", g.syms.len(), t.len()),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The equivalence proof.
+
+/// A section named by meaning: its name and which occurrence of that name it is.
+type SectionKey<'a> = (&'a [u8], u32);
+
+fn section_keys<'a>(elf: &Elf<'a>) -> Vec<SectionKey<'a>> {
+    let mut seen: HashMap<&[u8], u32> = HashMap::new();
+    elf.sections
+        .iter()
+        .map(|s| {
+            let n = seen.entry(s.name).or_insert(0);
+            *n += 1;
+            (s.name, *n - 1)
+        })
+        .collect()
+}
+
+/// What a symbol means, independent of its index: name (or, for a section symbol, the
+/// section), type, binding, defining section and value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct SymbolMeaning<'a> {
+    name: &'a [u8],
+    kind: u8,
+    bind: u8,
+    section: Option<SectionKey<'a>>,
+    special_shndx: u32,
+    value: u64,
+}
+
+fn meaning<'a>(sym: &Symbol<'a>, keys: &[SectionKey<'a>]) -> SymbolMeaning<'a> {
+    let section = sym.section().and_then(|i| keys.get(i)).copied();
+    SymbolMeaning {
+        name: if sym.kind() == elf::STT_SECTION {
+            section.map_or(&b""[..], |k| k.0)
+        } else {
+            sym.name
+        },
+        kind: sym.kind(),
+        bind: sym.bind(),
+        section,
+        special_shndx: if section.is_none() { sym.shndx } else { 0 },
+        value: sym.value,
+    }
+}
+
+fn describe(m: &SymbolMeaning, addend: i64) -> String {
+    let name = String::from_utf8_lossy(m.name);
+    let total = if m.kind == elf::STT_SECTION {
+        m.value as i64 + addend
+    } else {
+        addend
+    };
+    let place = m
+        .section
+        .map(|k| format!(" ({})", String::from_utf8_lossy(k.0)))
+        .unwrap_or_default();
+    if m.kind == elf::STT_SECTION {
+        format!("`{name}{:+#x}`", total)
+    } else {
+        format!("`{name}{:+#x}`{place}", total)
+    }
+}
+
+struct ProofSide<'e, 'a> {
+    elf: &'e Elf<'a>,
+    keys: Vec<SectionKey<'a>>,
+    symbols: SymbolTable<'a>,
+    /// Hash of each symbol's meaning, by index.
+    sym_hash: Vec<u64>,
+}
+
+impl<'e, 'a> ProofSide<'e, 'a> {
+    fn new(elf: &'e Elf<'a>) -> std::result::Result<Self, String> {
+        let symbols = elf
+            .symbols()
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no symbol table".to_string())?;
+        let keys = section_keys(elf);
+        let sym_hash = (0..symbols.len() as u32)
+            .map(|i| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                symbols.get(i).map(|s| meaning(&s, &keys)).hash(&mut h);
+                h.finish()
+            })
+            .collect();
+        Ok(ProofSide {
+            elf,
+            keys,
+            symbols,
+            sym_hash,
+        })
+    }
+
+    /// Relocations applying to each allocated section, by section key, as
+    /// (offset, type, addend, symbol-meaning hash) — sorted, so order and index do not matter.
+    fn relocations(&self) -> HashMap<SectionKey<'a>, Vec<(u64, u32, i64, u64)>> {
+        let mut out: HashMap<SectionKey, Vec<_>> = HashMap::new();
+        for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
+            let Some(target) = self.elf.sections.get(s.info as usize) else {
+                continue;
+            };
+            if !target.is_alloc() {
+                continue;
+            }
+            let Ok(relocs) = self.elf.relocations(s) else {
+                continue;
+            };
+            let list = out.entry(self.keys[target.index]).or_default();
+            list.extend(relocs.map(|r| {
+                let h = self
+                    .sym_hash
+                    .get(r.sym as usize)
+                    .copied()
+                    .unwrap_or(u64::MAX);
+                (r.offset, r.rtype, r.addend, h)
+            }));
+        }
+        for v in out.values_mut() {
+            v.sort_unstable();
+        }
+        out
+    }
+
+    /// The same relocations with full symbol meanings, for reporting differences in words.
+    fn relocations_in_words(&self, key: SectionKey<'a>) -> Vec<(Reloc, Option<SymbolMeaning<'a>>)> {
+        let mut out = Vec::new();
+        for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
+            let Some(target) = self.elf.sections.get(s.info as usize) else {
+                continue;
+            };
+            if self.keys[target.index] != key {
+                continue;
+            }
+            if let Ok(relocs) = self.elf.relocations(s) {
+                out.extend(relocs.map(|r| {
+                    (
+                        r,
+                        self.symbols.get(r.sym).map(|sym| meaning(&sym, &self.keys)),
+                    )
+                }));
+            }
+        }
+        out.sort_by_key(|(r, _)| (r.offset, r.rtype));
+        out
+    }
+}
+
+/// Proves `stripped` is `original` minus debug information. `debug_may_remain` is for the
+/// skip strategy, whose output keeps everything.
+pub fn check_equivalence(
+    stripped: &Elf,
+    original: &Elf,
+    debug_may_remain: bool,
+    out: &mut Vec<Finding>,
+) {
+    let mut f = Findings(out);
+    let ne = Category::NotEquivalent;
+    let (new, old) = match (ProofSide::new(stripped), ProofSide::new(original)) {
+        (Ok(n), Ok(o)) => (n, o),
+        (Err(e), _) => {
+            return f.error(
+                ne,
+                None,
+                None,
+                format!("stripped file has no usable symbol table: {e}"),
+            )
+        }
+        (_, Err(e)) => {
+            return f.error(
+                ne,
+                None,
+                None,
+                format!("original has no usable symbol table: {e}"),
+            )
+        }
+    };
+    if stripped.header.machine != original.header.machine || stripped.endian != original.endian {
+        f.error(
+            ne,
+            None,
+            Some(18),
+            "machine or byte order differs from the original".into(),
+        );
+    }
+
+    // Allocated sections: same name, type, flags, size, alignment and bytes.
+    let new_by_key: HashMap<SectionKey, &Section> = stripped
+        .sections
+        .iter()
+        .map(|s| (new.keys[s.index], s))
+        .collect();
+    let kept_by_bytes = |s: &Section| {
+        s.is_alloc()
+            || matches!(
+                s.name,
+                b".modinfo" | b"__versions" | b".gnu.linkonce.this_module" | b".BTF" | b".comment"
+            )
+            || s.sh_type == elf::SHT_NOTE
+    };
+    for s in original.sections.iter().filter(|s| kept_by_bytes(s)) {
+        let key = old.keys[s.index];
+        let Some(n) = new_by_key.get(&key) else {
+            f.error(
+                ne,
+                Some(s),
+                None,
+                "section missing from the stripped file".into(),
+            );
+            continue;
+        };
+        if (n.sh_type, n.flags, n.size, n.addralign) != (s.sh_type, s.flags, s.size, s.addralign) {
+            f.error(
+                ne,
+                Some(n),
+                None,
+                format!(
+                    "type/flags/size/alignment changed: was {}/{:#x}/{}/{}, now {}/{:#x}/{}/{}",
+                    s.sh_type,
+                    s.flags,
+                    s.size,
+                    s.addralign,
+                    n.sh_type,
+                    n.flags,
+                    n.size,
+                    n.addralign
+                ),
+            );
+            continue;
+        }
+        if !s.is_nobits() {
+            match (stripped.section_data(n), original.section_data(s)) {
+                (Ok(a), Ok(b)) if a != b => {
+                    let at = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0);
+                    f.error(
+                        ne,
+                        Some(n),
+                        Some(n.offset + at as u64),
+                        format!("contents differ from the original at {}+{at:#x}", n.name()),
+                    );
+                }
+                (Err(e), _) | (_, Err(e)) => f.error(ne, Some(n), Some(e.offset), e.reason),
+                _ => {}
+            }
+        }
+    }
+    for n in stripped.sections.iter().filter(|s| s.is_alloc()) {
+        if !original
+            .sections
+            .iter()
+            .any(|s| old.keys[s.index] == new.keys[n.index])
+        {
+            f.error(
+                ne,
+                Some(n),
+                None,
+                "allocated section not in the original".into(),
+            );
+        }
+    }
+
+    // Relocations of allocated sections, by meaning.
+    let new_relocs = new.relocations();
+    let old_relocs = old.relocations();
+    let mut keys: Vec<_> = old_relocs
+        .keys()
+        .chain(new_relocs.keys())
+        .copied()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let empty = Vec::new();
+    for key in keys {
+        let a = old_relocs.get(&key).unwrap_or(&empty);
+        let b = new_relocs.get(&key).unwrap_or(&empty);
+        if a == b {
+            continue;
+        }
+        let name = String::from_utf8_lossy(key.0);
+        let was = old.relocations_in_words(key);
+        let now = new.relocations_in_words(key);
+        let mut shown = 0;
+        let mut changed = 0usize;
+        for i in 0..was.len().max(now.len()) {
+            let (w, n) = (was.get(i), now.get(i));
+            let same = match (w, n) {
+                (Some(w), Some(n)) => {
+                    w.0.offset == n.0.offset
+                        && w.0.rtype == n.0.rtype
+                        && w.0.addend == n.0.addend
+                        && w.1 == n.1
+                }
+                _ => false,
+            };
+            if same {
+                continue;
+            }
+            changed += 1;
+            if shown < 5 {
+                shown += 1;
+                let text = match (w, n) {
+                    (Some(w), Some(n)) => format!(
+                        "`{name}+{:#x}`: was {}, now {}",
+                        w.0.offset,
+                        w.1.as_ref()
+                            .map_or("a symbol out of range".into(), |m| describe(m, w.0.addend)),
+                        n.1.as_ref().map_or(
+                            format!("symbol index {} past the end of the symbol table", n.0.sym),
+                            |m| describe(m, n.0.addend)
+                        ),
+                    ),
+                    (Some(w), None) => format!("`{name}+{:#x}`: relocation lost", w.0.offset),
+                    (None, Some(n)) => format!("`{name}+{:#x}`: relocation added", n.0.offset),
+                    (None, None) => continue,
+                };
+                f.error(ne, None, Some(w.or(n).map_or(0, |r| r.0.offset)), text);
+            }
+        }
+        f.error(
+            ne,
+            None,
+            None,
+            format!(
+                "{changed} of {} relocations applying to {name} changed meaning",
+                was.len()
+            ),
+        );
+    }
+
+    // Named symbols (not files, not sections, not debug).
+    let (a, b) = (named_symbols(&old), named_symbols(&new));
+    if a != b {
+        let lost: Vec<_> = a
+            .iter()
+            .filter(|x| !b.contains(x))
+            .take(3)
+            .map(|x| String::from_utf8_lossy(x.0.name).into_owned())
+            .collect();
+        let added: Vec<_> = b
+            .iter()
+            .filter(|x| !a.contains(x))
+            .take(3)
+            .map(|x| String::from_utf8_lossy(x.0.name).into_owned())
+            .collect();
+        f.error(ne, None, None, format!("named symbols differ ({} before, {} after); changed or lost: {lost:?}; changed or added: {added:?}", a.len(), b.len()));
+    }
+
+    // Section groups: same signature, flags and (non-debug) members.
+    if groups(&old) != groups(&new) {
+        f.error(
+            ne,
+            None,
+            None,
+            "section groups (signature, flags or members) differ from the original".into(),
+        );
+    }
+
+    if !debug_may_remain {
+        for s in stripped.sections.iter() {
+            if stripped.is_debug_or_debug_relocs(s) {
+                f.error(
+                    ne,
+                    Some(s),
+                    None,
+                    "debug section left in the stripped file".into(),
+                );
+            }
+        }
+    }
+}
+
+type NamedSymbol<'a> = (SymbolMeaning<'a>, u64, u8);
+
+fn named_symbols<'a>(side: &ProofSide<'_, 'a>) -> Vec<NamedSymbol<'a>> {
+    let elf = side.elf;
+    let mut v: Vec<NamedSymbol<'a>> = (1..side.symbols.len() as u32)
+        .filter_map(|i| side.symbols.get(i))
+        .filter(|s| !s.name.is_empty() && s.kind() != elf::STT_FILE && s.kind() != elf::STT_SECTION)
+        .filter(|s| {
+            s.section()
+                .and_then(|i| elf.sections.get(i))
+                .is_none_or(|sec| !sec.is_debug())
+        })
+        .map(|s| (meaning(&s, &side.keys), s.size, s.other))
+        .collect();
+    v.sort();
+    v
+}
+
+type GroupMeaning<'a> = (&'a [u8], u32, Vec<SectionKey<'a>>);
+
+fn groups<'a>(side: &ProofSide<'_, 'a>) -> Vec<GroupMeaning<'a>> {
+    let elf = side.elf;
+    let mut v = Vec::new();
+    for g in elf.sections.iter().filter(|s| s.sh_type == elf::SHT_GROUP) {
+        let Ok((flags, members)) = elf.group(g) else {
+            continue;
+        };
+        let sig = side.symbols.get(g.info).map_or(&b""[..], |s| s.name);
+        let mut m: Vec<SectionKey<'a>> = members
+            .iter()
+            .filter_map(|&i| elf.sections.get(i as usize))
+            .filter(|s| !elf.is_debug_or_debug_relocs(s))
+            .map(|s| side.keys[s.index])
+            .collect();
+        m.sort();
+        if !m.is_empty() {
+            v.push((sig, flags, m));
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Verifies one file; with `against`, also proves it equivalent to that original.
+pub fn verify_file(
+    path: &Path,
+    target: &Target,
+    against: Option<&Path>,
+    with_goblin: bool,
+) -> Result<Report> {
+    let mut report = Report::new(path);
+    let module = ModuleFile::open(path)?;
+    report.compression = module.compression.map(|c| c.name().to_string());
+    report.signed = module.signature.is_some();
+    let elf = match module.elf() {
+        Ok(e) => e,
+        Err(e) => {
+            report.findings.push(Finding {
+                severity: Severity::Error,
+                category: Category::Invalid,
+                section: None,
+                offset: None,
+                message: e.to_string(),
+            });
+            return Ok(report);
+        }
+    };
+    report.machine = Some(elf::machine_name(elf.machine()).to_string());
+    check_module(
+        &elf,
+        module.signature.as_ref(),
+        target,
+        &mut report.findings,
+    );
+    if with_goblin {
+        cross_check_with_goblin(&elf, &mut report.findings);
+    }
+    if let Some(orig_path) = against {
+        report.against = Some(orig_path.to_path_buf());
+        let original = ModuleFile::open(orig_path)?;
+        let orig_elf = original.elf()?;
+        check_equivalence(&elf, &orig_elf, false, &mut report.findings);
+    }
+    Ok(report)
+}
+
+/// Builds the target description from the command-line kernel arguments.
+pub fn target_from_args(
+    kernel: &crate::cli::KernelArgs,
+    this_module_size: Option<u64>,
+    reference: Option<&Path>,
+) -> Result<Target> {
+    let mut target = Target {
+        this_module_size,
+        ..Target::default()
+    };
+    if kernel.given() {
+        let (facts, release) = crate::detect::detect(&kernel.selector())?;
+        target.facts = Some(facts);
+        target.release = release;
+    }
+    if let Some(r) = reference {
+        let m = ModuleFile::open(r)?;
+        let e = m.elf()?;
+        target.this_module_size = e
+            .section_by_name(".gnu.linkonce.this_module")
+            .map(|s| s.size);
+    }
+    Ok(target)
+}
+
+pub fn run(args: &VerifyArgs) -> Result<i32> {
+    let target = target_from_args(
+        &args.kernel,
+        args.this_module_size,
+        args.reference.as_deref(),
+    )?;
+    let mut reports = Vec::new();
+    let mut worst = exit::OK;
+    for file in &args.files {
+        let report = match verify_file(file, &target, args.against.as_deref(), true) {
+            Ok(r) => r,
+            Err(e) => {
+                if !args.json {
+                    eprintln!("dkwrap: error: {}", crate::output::escape(&e.to_string()));
+                }
+                worst = worst.max(e.exit_code());
+                let mut r = Report::new(file);
+                r.findings.push(Finding {
+                    severity: Severity::Error,
+                    category: Category::Invalid,
+                    section: None,
+                    offset: None,
+                    message: e.to_string(),
+                });
+                if args.json {
+                    reports.push(r);
+                }
+                continue;
+            }
+        };
+        worst = pick_worst(worst, report.exit_code());
+        if !args.json {
+            print_report(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        crate::output::print_json(&reports)?;
+    }
+    Ok(worst)
+}
+
+/// Several files: the most serious code wins (unreadable over not-equivalent over invalid...).
+fn pick_worst(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit::OK => 0,
+        exit::KERNEL_MISMATCH => 1,
+        exit::INVALID_MODULE => 2,
+        exit::NOT_EQUIVALENT => 3,
+        _ => 4,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn print_report(r: &Report) {
+    let esc = crate::output::escape;
+    let file = esc(&r.file.display().to_string());
+    for f in &r.findings {
+        let sev = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        };
+        let mut place = Vec::new();
+        if let Some(s) = &f.section {
+            place.push(format!("section {}", esc(s)));
+        }
+        if let Some(o) = f.offset {
+            place.push(format!("offset {o:#x}"));
+        }
+        let place = if place.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", place.join(", "))
+        };
+        println!("{file}: {sev}: {place}{}", esc(&f.message));
+    }
+    let errors = r.errors().count();
+    let warnings = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
+    let what = if r.against.is_some() {
+        "module and equivalence proof"
+    } else {
+        "module"
+    };
+    println!(
+        "{file}: {} ({what}; {errors} errors, {warnings} warnings{}{})",
+        if errors == 0 { "OK" } else { "FAILED" },
+        if r.signed { ", signed" } else { ", unsigned" },
+        r.machine
+            .as_deref()
+            .map(|m| format!(", {m}"))
+            .unwrap_or_default()
+    );
 }
