@@ -1,0 +1,1 @@
+#define UTS_RELEASE "6.8.0-57-generic"
