@@ -43,7 +43,7 @@ pub enum Command {
 }
 
 /// Which kernel to act for. Without any, the running kernel.
-#[derive(Debug, Clone, Args, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct KernelArgs {
     /// Kernel release (uses /lib/modules/KVER/build, /boot/config-KVER, /proc/config.gz).
     #[arg(long, value_name = "KVER", conflicts_with_all = ["kernel_dir", "config"])]
@@ -54,6 +54,9 @@ pub struct KernelArgs {
     /// Kernel configuration file (.config, auto.conf or config.gz).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Look for /lib/modules, /boot and /proc under this directory (a mounted system image).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
 }
 
 impl KernelArgs {
@@ -62,7 +65,7 @@ impl KernelArgs {
             release: self.kernel.clone(),
             dir: self.kernel_dir.clone(),
             config: self.config.clone(),
-            root: PathBuf::from("/"),
+            root: self.root.clone(),
         }
     }
     pub fn given(&self) -> bool {

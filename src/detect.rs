@@ -100,10 +100,10 @@ pub fn run(args: &DetectArgs) -> Result<i32> {
         if let Some(m) = check.machine {
             if m != facts.arch {
                 warnings.push(format!(
-                    "{} is a {:?} object, but the kernel is {:?}",
+                    "{} is an {} object, but the kernel is {}",
                     file.display(),
-                    m,
-                    facts.arch
+                    m.name(),
+                    facts.arch.name()
                 ));
             }
         }

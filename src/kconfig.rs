@@ -267,6 +267,15 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The name used in reports: "x86_64", "arm64".
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+            Arch::Other => "other",
+        }
+    }
+
     /// The `ARCH=` value for make.
     pub fn kbuild_name(self) -> &'static str {
         match self {

@@ -66,7 +66,8 @@ pub fn major_of(version: &str) -> Option<u32> {
 }
 
 fn llvm_version_of(path: &Path) -> Option<String> {
-    // llvm-strip prints "LLVM version X" on its second line; clang on its first.
+    // llvm-strip prints "LLVM version X" on its second line, clang "clang version X" on its
+    // first, ld.lld "LLD X (compatible with GNU linkers)" without the word.
     let out = duct::cmd(path, ["--version"])
         .stdout_capture()
         .stderr_capture()
@@ -77,6 +78,7 @@ fn llvm_version_of(path: &Path) -> Option<String> {
     text.lines()
         .find(|l| l.contains("version"))
         .and_then(parse_version)
+        .or_else(|| text.lines().find_map(parse_version))
 }
 
 fn debian_package(base: &str, major: u32) -> String {
