@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmarks, side by side in one run (never a timed unit test):
+#   strip:  dkwrap strip --strategy native (with its equivalence proof) vs GNU strip -g,
+#           llvm-strip -g (the kernel's clang 19) and eu-strip -g;
+#   verify: dkwrap verify and dkwrap verify --against vs readelf -a (for scale);
+# on the huge extended-numbering module (scripts/huge.sh) and the largest committed fixture.
+# Wall time: hyperfine medians (warm cache) and ratios against GNU strip; memory: peak RSS
+# from /usr/bin/time -v. Writes a Markdown table to stdout and JSON to target/bench/.
+#
+# Usage: scripts/bench.sh [MODULE...]     (default: the huge module + the largest fixture)
+# Env:   BENCH_RUNS (default 15), DKWRAP (default target/release/dkwrap, built if missing)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+runs=${BENCH_RUNS:-15}
+out=target/bench
+mkdir -p "$out"
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is missing ($2)" >&2; exit 1; }; }
+need hyperfine "apt install hyperfine"
+need /usr/bin/time "apt install time"
+need eu-strip "apt install elfutils"
+need llvm-strip-19 "apt install llvm-19"
+
+dkwrap=${DKWRAP:-$repo/target/release/dkwrap}
+if [ ! -x "$dkwrap" ] || [ -z "${DKWRAP:-}" ]; then
+    cargo build --release --quiet
+fi
+
+modules=("$@")
+if [ ${#modules[@]} -eq 0 ]; then
+    modules+=("$(scripts/huge.sh)")
+    modules+=("$(ls -S testdata/modules/*.ko | grep -v signed | head -n 1)")
+fi
+
+# Peak RSS in KiB of one run of a command.
+peak_rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}'; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+{
+echo "| module | size | tool | median ms | × GNU strip | × llvm-strip | peak RSS MiB | output bytes | exit |"
+echo "|---|---|---|---|---|---|---|---|---|"
+} > "$out/table.md"
+
+for ko in "${modules[@]}"; do
+    name=$(basename "$ko")
+    size=$(stat -c %s "$ko")
+    declare -A cmd=(
+        [gnu-strip]="strip -g -o $tmp/gnu.ko $ko"
+        [llvm-strip-19]="llvm-strip-19 -g -o $tmp/llvm.ko $ko"
+        [eu-strip]="eu-strip -g -o $tmp/eu.ko $ko"
+        [dkwrap-native]="$dkwrap strip --strategy native -o $tmp/native.ko $ko"
+        [dkwrap-verify]="$dkwrap verify $ko"
+        [readelf-a]="readelf -a -W $ko"
+    )
+    order=(gnu-strip llvm-strip-19 eu-strip dkwrap-native dkwrap-verify dkwrap-verify-against readelf-a)
+    # --against needs a stripped copy: use llvm-strip's output as the file under proof.
+    llvm-strip-19 -g -o "$tmp/against.ko" "$ko"
+    cmd[dkwrap-verify-against]="$dkwrap verify --against $ko $tmp/against.ko"
+    args=()
+    for k in "${order[@]}"; do args+=(-n "$k" "${cmd[$k]}"); done
+    json="$out/$name.json"
+    # -i: GNU strip may refuse (exit 1) or verify may report findings; the table shows exits.
+    hyperfine -N -i --warmup 3 --runs "$runs" --export-json "$json" "${args[@]}" >/dev/null 2>&1
+    declare -A rss=() rc=() bytes=()
+    for k in "${order[@]}"; do
+        # shellcheck disable=SC2086
+        rss[$k]=$(peak_rss ${cmd[$k]})
+        set +e
+        # shellcheck disable=SC2086
+        ${cmd[$k]} >/dev/null 2>&1
+        rc[$k]=$?
+        set -e
+    done
+    bytes[gnu-strip]=$(stat -c %s "$tmp/gnu.ko" 2>/dev/null || echo -)
+    bytes[llvm-strip-19]=$(stat -c %s "$tmp/llvm.ko" 2>/dev/null || echo -)
+    bytes[eu-strip]=$(stat -c %s "$tmp/eu.ko" 2>/dev/null || echo -)
+    bytes[dkwrap-native]=$(stat -c %s "$tmp/native.ko" 2>/dev/null || echo -)
+    python3 - "$json" "$name" "$size" "$(declare -p rss rc bytes)" >> "$out/table.md" <<'PY'
+import json, sys, re
+data = json.load(open(sys.argv[1]))
+name, size = sys.argv[2], int(sys.argv[3])
+env = sys.argv[4]
+def arr(n):
+    m = re.search(r'declare -A %s=\(([^)]*)\)' % n, env)
+    return dict(re.findall(r'\[([^\]]+)\]="([^"]*)"', m.group(1))) if m else {}
+rss, rc, out = arr('rss'), arr('rc'), arr('bytes')
+med = {r['command']: sorted(r['times'])[len(r['times']) // 2] * 1000 for r in data['results']}
+gnu, llvm = med.get('gnu-strip'), med.get('llvm-strip-19')
+for cmd, ms in med.items():
+    r = int(rss.get(cmd, '0') or 0) / 1024
+    print(f"| {name} | {size/1e6:.1f} MB | {cmd} | {ms:.1f} | {ms/gnu:.2f} | {ms/llvm:.2f} | {r:.1f} | {out.get(cmd, '')} | {rc.get(cmd, '')} |")
+PY
+    unset cmd rss rc bytes
+done
+cat "$out/table.md"
+echo
+echo "machine: $(nproc) cores, $(uname -r); dkwrap $("$dkwrap" --version); runs: $runs, warm cache; JSON in $out/"
