@@ -630,6 +630,9 @@ pub struct SymbolTable<'a> {
     pub first_global: u32,
 }
 
+/// `Symbol::shndx` of an `SHN_XINDEX` symbol whose `SHT_SYMTAB_SHNDX` entry is missing.
+pub const UNRESOLVED_SHNDX: u32 = u32::MAX;
+
 /// One decoded symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Symbol<'a> {
@@ -638,7 +641,8 @@ pub struct Symbol<'a> {
     pub name_offset: u32,
     pub info: u8,
     pub other: u8,
-    /// Section index, with `SHN_XINDEX` already resolved through `SHT_SYMTAB_SHNDX`.
+    /// Section index, with `SHN_XINDEX` already resolved through `SHT_SYMTAB_SHNDX`
+    /// ([`UNRESOLVED_SHNDX`] when that table is missing). 0xffff is a real index there.
     pub shndx: u32,
     /// `st_shndx` as stored.
     pub raw_shndx: u16,
@@ -662,7 +666,7 @@ impl Symbol<'_> {
     pub fn section(&self) -> Option<usize> {
         let raw = u32::from(self.raw_shndx);
         if raw == SHN_XINDEX {
-            (self.shndx != SHN_XINDEX).then_some(self.shndx as usize)
+            (self.shndx != UNRESOLVED_SHNDX).then_some(self.shndx as usize)
         } else if raw == SHN_UNDEF || raw >= SHN_LORESERVE {
             None
         } else {
@@ -689,7 +693,7 @@ impl<'a> SymbolTable<'a> {
         let shndx = if u32::from(raw_shndx) == SHN_XINDEX {
             match self.shndx {
                 Some(t) => en.u32(array(t, index as usize * 4)?),
-                None => SHN_XINDEX,
+                None => UNRESOLVED_SHNDX,
             }
         } else {
             u32::from(raw_shndx)
@@ -817,6 +821,27 @@ mod tests {
         h[4] = ELFCLASS32;
         h[5] = ELFDATA2LSB;
         assert!(Elf::parse(&h).unwrap_err().reason.contains("32-bit"));
+    }
+
+    /// Regression: under extended numbering 0xffff is a real section index (the huge module's
+    /// `.text.huge_f32760` landed there after stripping), not "unresolved".
+    #[test]
+    fn xindex_symbol_can_name_section_0xffff() {
+        let mut sym = vec![0u8; SYM64_SIZE];
+        sym[4] = STT_SECTION;
+        sym[6..8].copy_from_slice(&0xffffu16.to_le_bytes());
+        let shndx = 0xffffu32.to_le_bytes();
+        let mut t = SymbolTable {
+            section_index: 1,
+            data: &sym,
+            strings: b"\0",
+            shndx: Some(&shndx),
+            endian: Endian::Little,
+            first_global: 1,
+        };
+        assert_eq!(t.get(0).unwrap().section(), Some(0xffff));
+        t.shndx = None;
+        assert_eq!(t.get(0).unwrap().section(), None);
     }
 
     #[test]

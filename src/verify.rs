@@ -370,7 +370,7 @@ fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
         };
         if u32::from(sym.raw_shndx) == elf::SHN_XINDEX {
             needs_shndx = true;
-            if sym.shndx == elf::SHN_XINDEX || sym.shndx >= shnum {
+            if sym.shndx >= shnum {
                 f.error(
                     Category::Invalid,
                     Some(sec),
@@ -818,6 +818,47 @@ fn describe(m: &SymbolMeaning, addend: i64) -> String {
     }
 }
 
+/// A fast non-cryptographic hasher (the multiply-rotate of rustc's FxHasher) for symbol
+/// meanings: the proof compares sorted hash lists first and falls back to full meanings to
+/// name differences, so speed matters more than DoS resistance here.
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// (offset, type, addend, symbol-meaning hash, symbol index): sorted, the first four decide
+/// the order; the index lets equal hashes be confirmed by comparing the meanings themselves.
+type RelocMeaning = (u64, u32, i64, u64, u32);
+
 struct ProofSide<'e, 'a> {
     elf: &'e Elf<'a>,
     keys: Vec<SectionKey<'a>>,
@@ -835,7 +876,7 @@ impl<'e, 'a> ProofSide<'e, 'a> {
         let keys = section_keys(elf);
         let sym_hash = (0..symbols.len() as u32)
             .map(|i| {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
+                let mut h = FastHasher::default();
                 symbols.get(i).map(|s| meaning(&s, &keys)).hash(&mut h);
                 h.finish()
             })
@@ -850,7 +891,7 @@ impl<'e, 'a> ProofSide<'e, 'a> {
 
     /// Relocations applying to each allocated section, by section key, as
     /// (offset, type, addend, symbol-meaning hash) — sorted, so order and index do not matter.
-    fn relocations(&self) -> HashMap<SectionKey<'a>, Vec<(u64, u32, i64, u64)>> {
+    fn relocations(&self) -> HashMap<SectionKey<'a>, Vec<RelocMeaning>> {
         let mut out: HashMap<SectionKey, Vec<_>> = HashMap::new();
         for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
             let Some(target) = self.elf.sections.get(s.info as usize) else {
@@ -869,7 +910,7 @@ impl<'e, 'a> ProofSide<'e, 'a> {
                     .get(r.sym as usize)
                     .copied()
                     .unwrap_or(u64::MAX);
-                (r.offset, r.rtype, r.addend, h)
+                (r.offset, r.rtype, r.addend, h, r.sym)
             }));
         }
         for v in out.values_mut() {
@@ -900,6 +941,38 @@ impl<'e, 'a> ProofSide<'e, 'a> {
         out.sort_by_key(|(r, _)| (r.offset, r.rtype));
         out
     }
+}
+
+/// Equal relocation lists: same (offset, type, addend, hash) everywhere, and every pair of
+/// symbols with equal hashes really means the same (hashes only make the common case fast).
+fn same_relocations(
+    a: &[RelocMeaning],
+    b: &[RelocMeaning],
+    old: &ProofSide,
+    new: &ProofSide,
+    confirmed: &mut [u32],
+) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    for (x, y) in a.iter().zip(b) {
+        if (x.0, x.1, x.2, x.3) != (y.0, y.1, y.2, y.3) {
+            return false;
+        }
+        let slot = confirmed.get_mut(x.4 as usize);
+        if slot.as_deref() == Some(&y.4) {
+            continue;
+        }
+        let m_old = old.symbols.get(x.4).map(|s| meaning(&s, &old.keys));
+        let m_new = new.symbols.get(y.4).map(|s| meaning(&s, &new.keys));
+        if m_old != m_new {
+            return false;
+        }
+        if let Some(slot) = slot {
+            *slot = y.4;
+        }
+    }
+    true
 }
 
 /// Proves `stripped` is `original` minus debug information. `debug_may_remain` is for the
@@ -1000,12 +1073,9 @@ pub fn check_equivalence(
             }
         }
     }
+    let old_keys: std::collections::HashSet<SectionKey> = old.keys.iter().copied().collect();
     for n in stripped.sections.iter().filter(|s| s.is_alloc()) {
-        if !original
-            .sections
-            .iter()
-            .any(|s| old.keys[s.index] == new.keys[n.index])
-        {
+        if !old_keys.contains(&new.keys[n.index]) {
             f.error(
                 ne,
                 Some(n),
@@ -1026,10 +1096,12 @@ pub fn check_equivalence(
     keys.sort();
     keys.dedup();
     let empty = Vec::new();
+    // confirmed[old symbol] = the new symbol whose meaning was found equal to it.
+    let mut confirmed = vec![u32::MAX; old.symbols.len()];
     for key in keys {
         let a = old_relocs.get(&key).unwrap_or(&empty);
         let b = new_relocs.get(&key).unwrap_or(&empty);
-        if a == b {
+        if same_relocations(a, b, &old, &new, &mut confirmed) {
             continue;
         }
         let name = String::from_utf8_lossy(key.0);

@@ -39,6 +39,8 @@ pub struct StripOptions {
     pub allow_unsign: bool,
     /// Write here instead of replacing the input.
     pub output: Option<PathBuf>,
+    /// Compute sha256 before and after (for --manifest and --json; costs a read of both files).
+    pub record_hashes: bool,
 }
 
 /// One strategy tried on one file.
@@ -60,8 +62,10 @@ pub struct Attempt {
 pub struct StripRecord {
     pub path: PathBuf,
     pub output: PathBuf,
-    pub sha256_before: String,
-    pub sha256_after: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256_after: Option<String>,
     pub size_before: u64,
     pub size_after: u64,
     /// The strategy whose output was kept.
@@ -195,9 +199,31 @@ fn plan(strategy: Strategy, elf: &Elf, facts: Option<&KernelFacts>) -> (Vec<Stra
     }
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// sha256 of a file, read in chunks (a mapping would count the whole file in our RSS).
+fn sha256_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Maps a file we just wrote, read-only.
+fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
+    let f = File::open(path)?;
+    // Safety: the file is our own temporary file, which nothing else writes.
+    unsafe { memmap2::Mmap::map(&f) }
 }
 
 /// Runs an external strip tool on `input`, writing `output`. Never through a shell.
@@ -302,8 +328,11 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
             path: path.to_path_buf(),
         });
     }
-    let on_disk = fs::read(&real).map_err(|e| Error::io(&real, e))?;
-    let sha_before = sha256_hex(&on_disk);
+    let sha_before = if opts.record_hashes {
+        Some(sha256_file(&real)?)
+    } else {
+        None
+    };
     let original = module.elf()?;
     let dir = output_path
         .parent()
@@ -384,8 +413,8 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
             Strategy::Auto | Strategy::Skip => Ok(()),
         };
         let verdict = produced.and_then(|()| {
-            let bytes = fs::read(candidate.path())
-                .map_err(|e| format!("cannot read the output back: {e}"))?;
+            let bytes =
+                map(candidate.path()).map_err(|e| format!("cannot read the output back: {e}"))?;
             prove(&bytes, &original, false)
         });
         match verdict {
@@ -414,8 +443,8 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
         output: output_path.clone(),
         sha256_before: sha_before.clone(),
         sha256_after: sha_before,
-        size_before: on_disk.len() as u64,
-        size_after: on_disk.len() as u64,
+        size_before: meta.len(),
+        size_after: meta.len(),
         strategy,
         tool: attempts.last().and_then(|a| a.tool.clone()),
         tool_version: attempts.last().and_then(|a| a.tool_version.clone()),
@@ -430,7 +459,7 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
             // skip: the target stays as it is; with -o, the output is a copy of the input.
             if opts.output.is_some() {
                 let t = temp_in(&dir)?;
-                fs::write(t.path(), &on_disk).map_err(|e| Error::io(t.path(), e))?;
+                fs::copy(&real, t.path()).map_err(|e| Error::io(t.path(), e))?;
                 commit(t, &output_path, &meta)?;
             }
         }
@@ -439,13 +468,13 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
                 None => candidate,
                 Some(c) => {
                     let plain =
-                        fs::read(candidate.path()).map_err(|e| Error::io(candidate.path(), e))?;
+                        map(candidate.path()).map_err(|e| Error::io(candidate.path(), e))?;
                     let packed = c.compress(&plain).map_err(|e| Error::io(&output_path, e))?;
                     // The bytes that land must decompress to exactly what was proven.
                     let back = c
                         .decompress(&packed)
                         .map_err(|e| Error::io(&output_path, e))?;
-                    if back != plain {
+                    if back[..] != plain[..] {
                         return Err(Error::StripFailed {
                             path: path.to_path_buf(),
                             reason: format!("{} round trip changed the module", c.name()),
@@ -456,10 +485,14 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
                     t
                 }
             };
-            let written =
-                fs::read(final_file.path()).map_err(|e| Error::io(final_file.path(), e))?;
-            record.sha256_after = sha256_hex(&written);
-            record.size_after = written.len() as u64;
+            if opts.record_hashes {
+                record.sha256_after = Some(sha256_file(final_file.path())?);
+            }
+            record.size_after = final_file
+                .as_file()
+                .metadata()
+                .map_err(|e| Error::io(final_file.path(), e))?
+                .len();
             record.signature_dropped = module.signature.is_some();
             commit(final_file, &output_path, &meta)?;
         }
@@ -502,6 +535,7 @@ pub fn run(args: &StripArgs) -> Result<i32> {
         facts,
         allow_unsign: args.allow_unsign,
         output: args.output.clone(),
+        record_hashes: args.json || args.manifest.is_some(),
     };
     let mut records = Vec::new();
     let mut worst = exit::OK;
