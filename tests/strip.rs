@@ -470,3 +470,30 @@ fn the_huge_extended_numbering_module_when_built() {
         assert_proven(&out_path, &huge);
     }
 }
+
+/// Regression: strip tools replace their -o file by rename, so the record (and the mode,
+/// owner and fsync) must follow the new file, not the handle opened before the tool ran.
+#[test]
+fn the_record_describes_the_file_that_landed() {
+    let tmp = tempfile::tempdir().unwrap();
+    for strategy in ["llvm", "native", "gnu"] {
+        let target = copy_to(
+            &fixture("basic-gcc.ko"),
+            tmp.path(),
+            &format!("{strategy}.ko"),
+        );
+        let (rc, v, t) = strip_json(&["-g", "--strategy", strategy], &target);
+        assert_eq!(rc, 0, "{t}");
+        assert_eq!(v[0]["strategy"], strategy, "{t}");
+        assert_eq!(
+            v[0]["size_after"].as_u64().unwrap(),
+            std::fs::metadata(&target).unwrap().len(),
+            "{strategy}"
+        );
+        assert_eq!(
+            v[0]["sha256_after"].as_str().unwrap(),
+            sha256(&target),
+            "{strategy}"
+        );
+    }
+}

@@ -219,6 +219,17 @@ fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
+/// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
+fn reopen(temp: tempfile::NamedTempFile) -> Result<tempfile::NamedTempFile> {
+    let (_, path) = temp.into_parts();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(tempfile::NamedTempFile::from_parts(file, path))
+}
+
 /// Maps a file we just wrote, read-only.
 fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
     let f = File::open(path)?;
@@ -367,7 +378,7 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
             accepted = Some((strategy, None));
             break;
         }
-        let candidate = temp_in(&dir)?;
+        let mut candidate = temp_in(&dir)?;
         let produced: std::result::Result<(), String> = match strategy {
             Strategy::Native => {
                 attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
@@ -412,6 +423,11 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
             }
             Strategy::Auto | Strategy::Skip => Ok(()),
         };
+        // strip tools replace their -o file by rename: our open handle would name the old,
+        // unlinked inode, and mode, owner and fsync would land on nothing.
+        if matches!(strategy, Strategy::Llvm | Strategy::Gnu) && produced.is_ok() {
+            candidate = reopen(candidate)?;
+        }
         let verdict = produced.and_then(|()| {
             let bytes =
                 map(candidate.path()).map_err(|e| format!("cannot read the output back: {e}"))?;
