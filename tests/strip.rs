@@ -497,3 +497,65 @@ fn the_record_describes_the_file_that_landed() {
         );
     }
 }
+
+#[test]
+fn arm64_modules_never_reach_the_host_gnu_strip() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["basic-arm64-thinlto.ko", "modeset-like-arm64-thinlto.ko"] {
+        let orig = fixture(name);
+        // The host's GNU strip cannot read them at all.
+        let out = run(std::process::Command::new("strip")
+            .arg("-g")
+            .arg("-o")
+            .arg(tmp.path().join("gnu.ko"))
+            .arg(&orig));
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("Unable to recognise the format")
+                || text(&out).contains("file format not recognized"),
+            "{}",
+            text(&out)
+        );
+        // auto, even told the kernel is GCC-built, does not hand them to it.
+        let target = copy_to(&orig, tmp.path(), name);
+        let (rc, v, t) = strip_json(
+            &["-g", "--config", kconfig("gcc").to_str().unwrap()],
+            &target,
+        );
+        assert_eq!(rc, 0, "{t}");
+        assert!(
+            v[0]["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["strategy"] != "gnu"),
+            "{t}"
+        );
+        assert_eq!(v[0]["strategy"], "llvm", "{t}");
+        assert_proven(&target, &orig);
+        // Native and auto with the arm64 kernel's own config.
+        for strategy in ["native", "auto"] {
+            let target = copy_to(&orig, tmp.path(), &format!("{strategy}-{name}"));
+            let (rc, v, t) = strip_json(
+                &[
+                    "-g",
+                    "--strategy",
+                    strategy,
+                    "--config",
+                    kconfig("arm64-thinlto").to_str().unwrap(),
+                ],
+                &target,
+            );
+            assert_eq!(rc, 0, "{t}");
+            assert_ne!(v[0]["strategy"], "skip", "{t}");
+            let out = run(dkwrap()
+                .arg("verify")
+                .arg("--config")
+                .arg(kconfig("arm64-thinlto"))
+                .arg("--against")
+                .arg(&orig)
+                .arg(&target));
+            assert_eq!(code(&out), 0, "{}", text(&out));
+        }
+    }
+}
