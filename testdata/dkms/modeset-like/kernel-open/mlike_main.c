@@ -1,0 +1,1 @@
+../../../src/modeset-like/mlike_main.c

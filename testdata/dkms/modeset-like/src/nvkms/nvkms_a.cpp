@@ -1,0 +1,1 @@
+../../../../src/modeset-like/cxx-src/nvkms_a.cpp
