@@ -36,7 +36,8 @@ pub enum Command {
     /// module equals its original minus debug information.
     Verify(VerifyArgs),
     /// Run a module build (the DKMS MAKE stage) with a consistent toolchain, then strip and
-    /// verify what it built.
+    /// verify what it built. Without --kernel/--kernel-dir/--config the kernel is taken from
+    /// the make command (O=, -C, SYSSRC=, KERNELDIR=, KERNEL_UNAME=, ...), else the running one.
     Make(MakeArgs),
     /// Explain why the NVIDIA driver does not work on this machine (read-only).
     Doctor(DoctorArgs),
@@ -152,7 +153,8 @@ pub struct VerifyArgs {
 pub struct MakeArgs {
     #[command(flatten)]
     pub kernel: KernelArgs,
-    /// Modules the build produces (comma-separated); default: every .ko under the M= directories.
+    /// Modules the build produces (comma-separated), relative to the M= directory (else the
+    /// make directory); default: every .ko newer than the build start under the M= directories.
     #[arg(long, value_delimiter = ',', value_name = "PATH.ko,...")]
     pub modules: Vec<PathBuf>,
     /// Strip strategy for the built modules.

@@ -166,7 +166,7 @@ pub const SIGNATURES: &[Signature] = &[
     Signature {
         id: "gcc-given-clang-flags",
         // gcc quotes with ‘’ in UTF-8 locales and '' in the C locale.
-        pattern: r"unrecognized command[- ]line option ['‘`](?P<flag>-mretpoline-external-thunk|-Qunused-arguments|-fsplit-lto-unit|-flto=thin|-mstack-alignment=[0-9]+|-fsanitize=kcfi|-mno-global-merge|-ftrivial-auto-var-init=zero|-mllvm)['’]",
+        pattern: r"unrecognized command[- ]line option ['‘`](?P<flag>-mretpoline-external-thunk|-Qunused-arguments|-fsplit-lto-unit|-flto=thin|-mstack-alignment=[0-9]+|-fsanitize=kcfi|-mno-global-merge|-mllvm)['’]",
         severity: Severity::Error,
         cause: "gcc is compiling with a clang kernel's flags ($flag is clang-only). The package's Makefile \
                 chose the compiler (`CC ?= cc` passed down to Kbuild; NVIDIA's Makefile takes the first \

@@ -33,7 +33,8 @@ pub mod exit {
     pub const TOOL_MISSING: i32 = 10;
     /// `doctor`: problems were found (the report says which).
     pub const PROBLEMS_FOUND: i32 = 11;
-    /// `make`: the build succeeded but a built module failed stripping or verification.
+    /// `make`: the build succeeded but a built module failed stripping or verification, or
+    /// it built no module at all.
     pub const BUILT_MODULE_REJECTED: i32 = 12;
     /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: i32 = 130;
