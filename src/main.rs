@@ -5,7 +5,6 @@ use std::path::Path;
 
 use clap::Parser;
 use dkwrap::cli::{Cli, Command};
-use dkwrap::exit;
 
 fn main() {
     let cli = Cli::parse_from(argv_with_strip_dispatch());
@@ -60,5 +59,4 @@ fn init_logging(verbose: u8) {
         .with_target(false)
         .without_time()
         .init();
-    let _ = exit::OK;
 }

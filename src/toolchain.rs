@@ -27,15 +27,20 @@ impl Tool {
     }
 }
 
-/// Reads `TOOL --version` and returns the first dotted version number in it.
-pub fn tool_version(path: &Path) -> Option<String> {
+/// What `TOOL --version` prints on stdout (never through a shell).
+fn version_banner(path: &Path) -> Option<String> {
     let out = duct::cmd(path, ["--version"])
         .stdout_capture()
         .stderr_capture()
         .unchecked()
         .run()
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Reads `TOOL --version` and returns the first dotted version number in it.
+pub fn tool_version(path: &Path) -> Option<String> {
+    let text = version_banner(path)?;
     let first = text.lines().find(|l| !l.trim().is_empty())?;
     parse_version(first)
 }
@@ -68,13 +73,7 @@ pub fn major_of(version: &str) -> Option<u32> {
 fn llvm_version_of(path: &Path) -> Option<String> {
     // llvm-strip prints "LLVM version X" on its second line, clang "clang version X" on its
     // first, ld.lld "LLD X (compatible with GNU linkers)" without the word.
-    let out = duct::cmd(path, ["--version"])
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = version_banner(path)?;
     text.lines()
         .find(|l| l.contains("version"))
         .and_then(parse_version)
@@ -147,30 +146,22 @@ pub fn find_llvm_tool(base: &str, major: u32) -> Tool {
 
 /// GNU strip (binutils) on PATH, or the cross one for a foreign architecture.
 pub fn find_gnu_strip(arch: Arch) -> Tool {
-    let names: Vec<String> = if arch == Arch::host() {
-        vec!["strip".into()]
+    let name = if arch == Arch::host() {
+        "strip".to_string()
     } else {
-        vec![format!("{}-strip", arch.gnu_triplet())]
+        format!("{}-strip", arch.gnu_triplet())
     };
-    for name in &names {
-        if let Ok(path) = which::which(name) {
-            let out = duct::cmd(&path, ["--version"])
-                .stdout_capture()
-                .stderr_capture()
-                .unchecked()
-                .run()
-                .ok();
-            let text = out
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            if text.contains("GNU") {
-                return Tool {
-                    role: "strip (GNU)".into(),
-                    path: Some(path),
-                    version: text.lines().next().and_then(parse_version),
-                    install_hint: None,
-                };
-            }
+    // Every `strip` on PATH, in order: when dkwrap itself is installed as `strip` (the dkms
+    // shim) it is skipped, since it is not GNU.
+    for path in which::which_all(&name).into_iter().flatten() {
+        let text = version_banner(&path).unwrap_or_default();
+        if text.contains("GNU") {
+            return Tool {
+                role: "strip (GNU)".into(),
+                path: Some(path),
+                version: text.lines().next().and_then(parse_version),
+                install_hint: None,
+            };
         }
     }
     Tool {
