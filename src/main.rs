@@ -7,6 +7,12 @@ use clap::Parser;
 use dkwrap::cli::{Cli, Command};
 
 fn main() {
+    // Behave like other Unix tools when stdout is a closed pipe (`dkwrap verify ... | head`):
+    // end quietly instead of panicking on the failed write.
+    // Safety: called first thing in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse_from(argv_with_strip_dispatch());
     init_logging(cli.verbose);
     let result = match &cli.command {

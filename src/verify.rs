@@ -6,7 +6,8 @@
 //! an exit code chosen from the worst of them. Only a file that cannot be read at all is an
 //! [`Error`](crate::Error).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -598,7 +599,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
         }
     }
     // Several relocation sections for one target: legal, loaded fine, but GNU strip corrupts it.
-    let mut per_target: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut per_target: FastMap<u32, Vec<usize>> = FastMap::default();
     for s in elf.sections.iter().filter(|s| s.is_reloc()) {
         per_target.entry(s.info).or_default().push(s.index);
     }
@@ -625,7 +626,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
 
 fn check_groups(elf: &Elf, f: &mut Findings) {
     let shnum = elf.sections.len() as u32;
-    let mut owner: HashMap<u32, usize> = HashMap::new();
+    let mut owner: FastMap<u32, usize> = FastMap::default();
     let mut shared: Vec<(u32, usize, usize)> = Vec::new();
     for g in elf.sections.iter().filter(|s| s.sh_type == elf::SHT_GROUP) {
         let (_, members) = match elf.group(g) {
@@ -761,7 +762,7 @@ pub fn cross_check_with_goblin(elf: &Elf, out: &mut Vec<Finding>) {
 type SectionKey<'a> = (&'a [u8], u32);
 
 fn section_keys<'a>(elf: &Elf<'a>) -> Vec<SectionKey<'a>> {
-    let mut seen: HashMap<&[u8], u32> = HashMap::new();
+    let mut seen: FastMap<&[u8], u32> = FastMap::default();
     elf.sections
         .iter()
         .map(|s| {
@@ -817,6 +818,9 @@ fn describe(m: &SymbolMeaning, addend: i64) -> String {
         format!("`{name}{:+#x}`{place}", total)
     }
 }
+
+/// Maps keyed by section names and indices of files we read; see [`FastHasher`].
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// A fast non-cryptographic hasher (the multiply-rotate of rustc's FxHasher) for symbol
 /// meanings: the proof compares sorted hash lists first and falls back to full meanings to
@@ -891,8 +895,8 @@ impl<'e, 'a> ProofSide<'e, 'a> {
 
     /// Relocations applying to each allocated section, by section key, as
     /// (offset, type, addend, symbol-meaning hash) — sorted, so order and index do not matter.
-    fn relocations(&self) -> HashMap<SectionKey<'a>, Vec<RelocMeaning>> {
-        let mut out: HashMap<SectionKey, Vec<_>> = HashMap::new();
+    fn relocations(&self) -> FastMap<SectionKey<'a>, Vec<RelocMeaning>> {
+        let mut out: FastMap<SectionKey, Vec<_>> = FastMap::default();
         for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
             let Some(target) = self.elf.sections.get(s.info as usize) else {
                 continue;
@@ -1014,7 +1018,7 @@ pub fn check_equivalence(
     }
 
     // Allocated sections: same name, type, flags, size, alignment and bytes.
-    let new_by_key: HashMap<SectionKey, &Section> = stripped
+    let new_by_key: FastMap<SectionKey, &Section> = stripped
         .sections
         .iter()
         .map(|s| (new.keys[s.index], s))
@@ -1073,7 +1077,8 @@ pub fn check_equivalence(
             }
         }
     }
-    let old_keys: std::collections::HashSet<SectionKey> = old.keys.iter().copied().collect();
+    let old_keys: HashSet<SectionKey, BuildHasherDefault<FastHasher>> =
+        old.keys.iter().copied().collect();
     for n in stripped.sections.iter().filter(|s| s.is_alloc()) {
         if !old_keys.contains(&new.keys[n.index]) {
             f.error(

@@ -318,3 +318,21 @@ fn truncated_and_bit_flipped_modules_never_panic() {
         }
     }
 }
+
+/// Regression: `dkwrap verify ... | head` panicked with "failed printing to stdout".
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::process::Stdio;
+    let mut child = dkwrap()
+        .arg("verify")
+        .arg(fixture("modeset-like-thinlto.ko"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101));
+}
