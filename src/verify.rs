@@ -859,9 +859,10 @@ impl FastHasher {
     }
 }
 
-/// (offset, type, addend, symbol-meaning hash, symbol index): sorted, the first four decide
-/// the order; the index lets equal hashes be confirmed by comparing the meanings themselves.
-type RelocMeaning = (u64, u32, i64, u64, u32);
+/// (target section id, offset, type, addend, symbol-meaning hash, symbol index): sorted, the
+/// first five decide the order; the index lets equal hashes be confirmed by comparing the
+/// meanings themselves.
+type RelocMeaning = (u32, u64, u32, i64, u64, u32);
 
 struct ProofSide<'e, 'a> {
     elf: &'e Elf<'a>,
@@ -893,33 +894,32 @@ impl<'e, 'a> ProofSide<'e, 'a> {
         })
     }
 
-    /// Relocations applying to each allocated section, by section key, as
-    /// (offset, type, addend, symbol-meaning hash) — sorted, so order and index do not matter.
-    fn relocations(&self) -> FastMap<SectionKey<'a>, Vec<RelocMeaning>> {
-        let mut out: FastMap<SectionKey, Vec<_>> = FastMap::default();
+    /// Relocations applying to allocated sections as one sorted list; each entry starts with
+    /// `target(section index)`, the id both sides agree on for the section it applies to.
+    fn relocations(&self, target: impl Fn(usize) -> u32) -> Vec<RelocMeaning> {
+        let mut out = Vec::new();
         for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
-            let Some(target) = self.elf.sections.get(s.info as usize) else {
+            let Some(t) = self.elf.sections.get(s.info as usize) else {
                 continue;
             };
-            if !target.is_alloc() {
+            if !t.is_alloc() {
                 continue;
             }
             let Ok(relocs) = self.elf.relocations(s) else {
                 continue;
             };
-            let list = out.entry(self.keys[target.index]).or_default();
-            list.extend(relocs.map(|r| {
+            let id = target(t.index);
+            out.reserve(relocs.len());
+            out.extend(relocs.map(|r| {
                 let h = self
                     .sym_hash
                     .get(r.sym as usize)
                     .copied()
                     .unwrap_or(u64::MAX);
-                (r.offset, r.rtype, r.addend, h, r.sym)
+                (id, r.offset, r.rtype, r.addend, h, r.sym)
             }));
         }
-        for v in out.values_mut() {
-            v.sort_unstable();
-        }
+        out.sort_unstable();
         out
     }
 
@@ -960,20 +960,20 @@ fn same_relocations(
         return false;
     }
     for (x, y) in a.iter().zip(b) {
-        if (x.0, x.1, x.2, x.3) != (y.0, y.1, y.2, y.3) {
+        if (x.0, x.1, x.2, x.3, x.4) != (y.0, y.1, y.2, y.3, y.4) {
             return false;
         }
-        let slot = confirmed.get_mut(x.4 as usize);
-        if slot.as_deref() == Some(&y.4) {
+        let slot = confirmed.get_mut(x.5 as usize);
+        if slot.as_deref() == Some(&y.5) {
             continue;
         }
-        let m_old = old.symbols.get(x.4).map(|s| meaning(&s, &old.keys));
-        let m_new = new.symbols.get(y.4).map(|s| meaning(&s, &new.keys));
+        let m_old = old.symbols.get(x.5).map(|s| meaning(&s, &old.keys));
+        let m_new = new.symbols.get(y.5).map(|s| meaning(&s, &new.keys));
         if m_old != m_new {
             return false;
         }
         if let Some(slot) = slot {
-            *slot = y.4;
+            *slot = y.5;
         }
     }
     true
@@ -1090,25 +1090,48 @@ pub fn check_equivalence(
         }
     }
 
-    // Relocations of allocated sections, by meaning.
-    let new_relocs = new.relocations();
-    let old_relocs = old.relocations();
-    let mut keys: Vec<_> = old_relocs
-        .keys()
-        .chain(new_relocs.keys())
-        .copied()
+    // Relocations of allocated sections, by meaning. Both sides name a target section by the
+    // original's index; a section only the stripped file has gets an id of its own.
+    let old_index: FastMap<SectionKey, u32> = old
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u32))
         .collect();
-    keys.sort();
-    keys.dedup();
-    let empty = Vec::new();
+    let old_relocs = old.relocations(|i| i as u32);
+    let new_relocs = new.relocations(|i| {
+        old_index
+            .get(&new.keys[i])
+            .copied()
+            .unwrap_or(u32::MAX - i as u32)
+    });
+    let key_of = |id: u32| {
+        old.keys
+            .get(id as usize)
+            .copied()
+            .unwrap_or_else(|| new.keys[(u32::MAX - id) as usize])
+    };
     // confirmed[old symbol] = the new symbol whose meaning was found equal to it.
     let mut confirmed = vec![u32::MAX; old.symbols.len()];
-    for key in keys {
-        let a = old_relocs.get(&key).unwrap_or(&empty);
-        let b = new_relocs.get(&key).unwrap_or(&empty);
-        if same_relocations(a, b, &old, &new, &mut confirmed) {
-            continue;
+    let mut differing: Vec<SectionKey> = Vec::new();
+    let (mut a, mut b) = (&old_relocs[..], &new_relocs[..]);
+    while !a.is_empty() || !b.is_empty() {
+        // The next target id in either list, and each list's run of it.
+        let id = match (a.first(), b.first()) {
+            (Some(x), Some(y)) => x.0.min(y.0),
+            (Some(x), None) => x.0,
+            (None, Some(y)) => y.0,
+            (None, None) => break,
+        };
+        let na = a.iter().take_while(|r| r.0 == id).count();
+        let nb = b.iter().take_while(|r| r.0 == id).count();
+        if !same_relocations(&a[..na], &b[..nb], &old, &new, &mut confirmed) {
+            differing.push(key_of(id));
         }
+        a = &a[na..];
+        b = &b[nb..];
+    }
+    for key in differing {
         let name = String::from_utf8_lossy(key.0);
         let was = old.relocations_in_words(key);
         let now = new.relocations_in_words(key);
