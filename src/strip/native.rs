@@ -40,6 +40,9 @@ fn refuse(section: Option<&Section>, reason: impl Into<String>) -> RefusedError 
 /// The largest section alignment accepted (a page on every architecture dkwrap knows is 64 KiB at most).
 const MAX_ALIGN: u64 = 1 << 16;
 
+/// Relocation entries rewritten per write.
+const RELOC_CHUNK: usize = 4096;
+
 /// What the rewrite did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -173,6 +176,11 @@ fn put_uleb128(out: &mut Vec<u8>, mut v: u64) {
 enum Contents {
     Copy,
     New(Vec<u8>),
+    /// A relocation section: the input's entries with symbol indices renumbered while they
+    /// are written (the largest kept sections; never held in memory whole).
+    Relocs {
+        entsize: usize,
+    },
 }
 
 /// Strips debug information from `elf`, writing the new file to `out`.
@@ -301,14 +309,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
             if d.len() % entsize != 0 {
                 return Err(refuse(Some(s), "size is not a multiple of the entry size"));
             }
-            let mut buf = d.to_vec();
-            for e in buf.chunks_exact_mut(entsize) {
-                let info = en.u64(elf::array(e, 8).unwrap_or_default());
-                let sym = map_sym(s, (info >> 32) as u32)?;
-                let new_info = (u64::from(sym) << 32) | (info & 0xffff_ffff);
-                e[8..16].copy_from_slice(&en.put_u64(new_info));
-            }
-            Contents::New(buf)
+            Contents::Relocs { entsize }
         } else if s.sh_type == elf::SHT_GROUP {
             let (flags, members) = elf.group(s).map_err(|e| refuse(Some(s), e.reason))?;
             let mut buf = en.put_u32(flags).to_vec();
@@ -359,7 +360,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         let s = &elf.sections[i];
         let size = match &contents[k] {
             Contents::New(v) => v.len() as u64,
-            Contents::Copy => {
+            Contents::Copy | Contents::Relocs { .. } => {
                 if s.is_nobits() || i == 0 {
                     0
                 } else {
@@ -442,11 +443,24 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         }
         let (offset, ..) = headers[k];
         pad_to(&mut w, offset).map_err(io)?;
+        let input = || elf.section_data(s).map_err(|e| refuse(Some(s), e.reason));
         match &contents[k] {
             Contents::New(v) => w.write_all(v).map_err(io)?,
-            Contents::Copy => w
-                .write_all(elf.section_data(s).map_err(|e| refuse(Some(s), e.reason))?)
-                .map_err(io)?,
+            Contents::Copy => w.write_all(input()?).map_err(io)?,
+            Contents::Relocs { entsize } => {
+                let mut buf = Vec::with_capacity(RELOC_CHUNK * entsize);
+                for chunk in input()?.chunks(RELOC_CHUNK * entsize) {
+                    buf.clear();
+                    buf.extend_from_slice(chunk);
+                    for e in buf.chunks_exact_mut(*entsize) {
+                        let info = en.u64(elf::array(e, 8).unwrap_or_default());
+                        let sym = map_sym(s, (info >> 32) as u32)?;
+                        let new_info = (u64::from(sym) << 32) | (info & 0xffff_ffff);
+                        e[8..16].copy_from_slice(&en.put_u64(new_info));
+                    }
+                    w.write_all(&buf).map_err(io)?;
+                }
+            }
         }
     }
     pad_to(&mut w, shoff).map_err(io)?;
