@@ -6,8 +6,10 @@
 //! an exit code chosen from the worst of them. Only a file that cannot be read at all is an
 //! [`Error`](crate::Error).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
+
+use crate::fasthash::{FastHasher, FastMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -816,46 +818,6 @@ fn describe(m: &SymbolMeaning, addend: i64) -> String {
         format!("`{name}{:+#x}`", total)
     } else {
         format!("`{name}{:+#x}`{place}", total)
-    }
-}
-
-/// Maps keyed by section names and indices of files we read; see [`FastHasher`].
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-
-/// A fast non-cryptographic hasher (the multiply-rotate of rustc's FxHasher) for symbol
-/// meanings: the proof compares sorted hash lists first and falls back to full meanings to
-/// name differences, so speed matters more than DoS resistance here.
-#[derive(Default)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl FastHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 

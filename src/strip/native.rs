@@ -9,10 +9,10 @@
 //! signatures, `.llvm_addrsig` entries, `SHT_SYMTAB_SHNDX`. The layout is computed once
 //! (offsets reserved in file order), then written in that same order.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 
 use crate::elf::{self, Elf, Section};
+use crate::fasthash::FastMap;
 
 /// Why the native rewriter refused a file; the caller falls back to another strategy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ fn removed_sections(elf: &Elf) -> Result<Vec<bool>, RefusedError> {
 /// A string table with tail merging ("_foo" is stored once for "bar_foo" and "_foo").
 struct StringTable<'a> {
     bytes: Vec<u8>,
-    offsets: HashMap<&'a [u8], u32>,
+    offsets: FastMap<&'a [u8], u32>,
 }
 
 impl<'a> StringTable<'a> {
@@ -117,7 +117,7 @@ impl<'a> StringTable<'a> {
         unique.sort_unstable_by(|a, b| b.iter().rev().cmp(a.iter().rev()));
         unique.dedup();
         let mut bytes = vec![0u8];
-        let mut offsets = HashMap::with_capacity(unique.len());
+        let mut offsets = FastMap::with_capacity_and_hasher(unique.len(), Default::default());
         let mut prev: Option<(&[u8], u32)> = None;
         for name in unique {
             if let Some((p, off)) = prev {
