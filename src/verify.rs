@@ -6,9 +6,6 @@
 //! an exit code chosen from the worst of them. Only a file that cannot be read at all is an
 //! [`Error`](crate::Error).
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
-
 use crate::fasthash::{FastHasher, FastMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -1039,10 +1036,15 @@ pub fn check_equivalence(
             }
         }
     }
-    let old_keys: HashSet<SectionKey, BuildHasherDefault<FastHasher>> =
-        old.keys.iter().copied().collect();
+    // Each of the original's sections by meaning, to its index.
+    let old_index: FastMap<SectionKey, u32> = old
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u32))
+        .collect();
     for n in stripped.sections.iter().filter(|s| s.is_alloc()) {
-        if !old_keys.contains(&new.keys[n.index]) {
+        if !old_index.contains_key(&new.keys[n.index]) {
             f.error(
                 ne,
                 Some(n),
@@ -1054,12 +1056,6 @@ pub fn check_equivalence(
 
     // Relocations of allocated sections, by meaning. Both sides name a target section by the
     // original's index; a section only the stripped file has gets an id of its own.
-    let old_index: FastMap<SectionKey, u32> = old
-        .keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (*k, i as u32))
-        .collect();
     let old_relocs = old.relocations(|i| i as u32);
     let new_relocs = new.relocations(|i| {
         old_index
