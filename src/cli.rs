@@ -105,7 +105,7 @@ pub enum Strategy {
 #[derive(Debug, Args)]
 pub struct StripArgs {
     /// Remove debugging sections only (the only mode; accepted for compatibility).
-    #[arg(short = 'g', long = "strip-debug", visible_alias = "strip-dwo")]
+    #[arg(short = 'g', long = "strip-debug")]
     pub strip_debug: bool,
     /// Write the result here instead of replacing FILE (only with one FILE).
     #[arg(short = 'o', value_name = "OUT")]
