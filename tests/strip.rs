@@ -197,11 +197,7 @@ fn a_lying_gnu_strip_is_caught_and_never_replaces_the_original() {
     corrupt_one_relocation(&corrupted);
     let bin = fake_lying_strip(tmp.path(), &corrupted);
     let target = copy_to(&orig, tmp.path(), "basic-gcc.ko");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with(&bin);
     let out = run(dkwrap()
         .env("PATH", path)
         .args(["strip", "-g", "--json", "--config"])
@@ -228,14 +224,7 @@ fn a_lying_gnu_strip_is_caught_and_never_replaces_the_original() {
     std::fs::write(&quiet, script.replace("BFD", "bfd")).unwrap();
     let target = copy_to(&orig, tmp.path(), "basic-gcc-2.ko");
     let out = run(dkwrap()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", path_with(&bin))
         .args(["strip", "-g", "--json", "--config"])
         .arg(kconfig("gcc"))
         .arg(&target));
@@ -262,14 +251,7 @@ fn the_real_gnu_strip_2_43_is_caught_on_the_thinlto_fixture() {
     let orig = fixture("modeset-like-thinlto.ko");
     let target = copy_to(&orig, tmp.path(), "m.ko");
     let out = run(dkwrap()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", path_with(&bin))
         .args(["strip", "-g", "--strategy", "gnu", "--json"])
         .arg(&target));
     assert_eq!(code(&out), 0, "{}", text(&out));

@@ -55,6 +55,15 @@ pub fn plain_fixtures() -> Vec<(PathBuf, String)> {
     out
 }
 
+/// PATH with `dir` first, for tools that must shadow the system's.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 pub fn dkwrap() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dkwrap"));
     c.env_remove("RUST_LOG");
