@@ -238,6 +238,8 @@ pub struct Elf<'a> {
     pub shstrndx: usize,
     /// `e_shnum == 0` / `e_shstrndx == SHN_XINDEX`, counts kept in section 0.
     pub extended_numbering: bool,
+    /// `data` is a read-only file mapping whose pages may be given back (see [`Elf::release`]).
+    mapped: bool,
 }
 
 /// Is this LLVM bitcode (an unlinked LTO object), raw or wrapped?
@@ -443,7 +445,50 @@ impl<'a> Elf<'a> {
             sections: raw,
             shstrndx,
             extended_numbering,
+            mapped: false,
         })
+    }
+
+    /// Declares that `data` is (a prefix of) a read-only, private file mapping, so that
+    /// [`Elf::release`] may give its pages back.
+    ///
+    /// # Safety
+    /// `data` must come from such a mapping: on anonymous memory (a `Vec`),
+    /// `MADV_DONTNEED` would replace the bytes with zeros.
+    pub unsafe fn mark_mapped(&mut self) {
+        self.mapped = true;
+    }
+
+    /// Gives back the resident pages of `range` (file offsets) once they have been read, so
+    /// a large module costs about one section of memory at a time instead of all of it;
+    /// touched again, the pages come back from the page cache. A no-op for data in memory.
+    pub fn release(&self, range: Range<usize>) {
+        if !self.mapped || range.start >= range.end {
+            return;
+        }
+        // Safety: sysconf has no preconditions.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            p if p > 0 => p as usize,
+            _ => return,
+        };
+        let base = self.data.as_ptr() as usize;
+        let start = (base + range.start).next_multiple_of(page);
+        let end = (base + range.end.min(self.data.len())) / page * page;
+        if end > start {
+            // Safety: [start, end) lies inside `data`, a read-only private file mapping
+            // (mark_mapped's contract); MADV_DONTNEED only drops pages, which refault from
+            // the file with the same contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+
+    /// [`Elf::release`] for one section's bytes.
+    pub fn release_section(&self, s: &Section) {
+        if let Some(r) = s.file_range() {
+            self.release(r);
+        }
     }
 
     pub fn machine(&self) -> u16 {

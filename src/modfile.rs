@@ -231,7 +231,12 @@ impl ModuleFile {
 
     /// Parses the ELF image; the error names this file.
     pub fn elf(&self) -> Result<Elf<'_>> {
-        Elf::parse(self.elf_bytes()).map_err(|e| parse_error(&self.path, e))
+        let mut elf = Elf::parse(self.elf_bytes()).map_err(|e| parse_error(&self.path, e))?;
+        if let Bytes::Mapped(_) = self.bytes {
+            // Safety: the bytes are our read-only private mapping of the file.
+            unsafe { elf.mark_mapped() };
+        }
+        Ok(elf)
     }
 }
 

@@ -596,6 +596,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
                 format!("{} more bad relocations in this section", bad - 5),
             );
         }
+        elf.release_section(s);
     }
     // Several relocation sections for one target: legal, loaded fine, but GNU strip corrupts it.
     let mut per_target: FastMap<u32, Vec<usize>> = FastMap::default();
@@ -853,33 +854,59 @@ impl<'e, 'a> ProofSide<'e, 'a> {
         })
     }
 
-    /// Relocations applying to allocated sections as one sorted list; each entry starts with
-    /// `target(section index)`, the id both sides agree on for the section it applies to.
-    fn relocations(&self, target: impl Fn(usize) -> u32) -> Vec<RelocMeaning> {
+    /// The relocation sections that apply to allocated sections, as (target id, section
+    /// index), grouped by target id and in file order within a target; `target` gives the id
+    /// both sides agree on for a section.
+    fn rel_sections(&self, target: impl Fn(usize) -> u32) -> Vec<(u32, usize)> {
+        let mut out: Vec<(u32, usize)> = self
+            .elf
+            .sections
+            .iter()
+            .filter(|s| s.is_reloc())
+            .filter_map(|s| {
+                let t = self.elf.sections.get(s.info as usize)?;
+                t.is_alloc().then(|| (target(t.index), s.index))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Every relocation of `sections` (all applying to target `id`), sorted: the multiset the
+    /// proof falls back to when the two files list relocations in different orders.
+    fn relocations_of(&self, id: u32, sections: &[(u32, usize)]) -> Vec<RelocMeaning> {
         let mut out = Vec::new();
-        for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
-            let Some(t) = self.elf.sections.get(s.info as usize) else {
-                continue;
-            };
-            if !t.is_alloc() {
-                continue;
+        for &(_, i) in sections {
+            if let Ok(relocs) = self.elf.relocations(&self.elf.sections[i]) {
+                out.extend(relocs.map(|r| {
+                    let h = self
+                        .sym_hash
+                        .get(r.sym as usize)
+                        .copied()
+                        .unwrap_or(u64::MAX);
+                    (id, r.offset, r.rtype, r.addend, h, r.sym)
+                }));
             }
-            let Ok(relocs) = self.elf.relocations(s) else {
-                continue;
-            };
-            let id = target(t.index);
-            out.reserve(relocs.len());
-            out.extend(relocs.map(|r| {
-                let h = self
-                    .sym_hash
-                    .get(r.sym as usize)
-                    .copied()
-                    .unwrap_or(u64::MAX);
-                (id, r.offset, r.rtype, r.addend, h, r.sym)
-            }));
         }
         out.sort_unstable();
         out
+    }
+
+    /// The relocations of `sections`, in file order, without collecting them.
+    fn stream<'s>(&'s self, sections: &'s [(u32, usize)]) -> impl Iterator<Item = Reloc> + 's {
+        sections.iter().flat_map(move |&(_, i)| {
+            self.elf
+                .relocations(&self.elf.sections[i])
+                .into_iter()
+                .flatten()
+        })
+    }
+
+    /// Gives back the pages of these sections once they have been compared.
+    fn release(&self, sections: &[(u32, usize)]) {
+        for &(_, i) in sections {
+            self.elf.release_section(&self.elf.sections[i]);
+        }
     }
 
     /// The same relocations with full symbol meanings, for reporting differences in words.
@@ -922,18 +949,27 @@ fn same_relocations(
         if (x.0, x.1, x.2, x.3, x.4) != (y.0, y.1, y.2, y.3, y.4) {
             return false;
         }
-        let slot = confirmed.get_mut(x.5 as usize);
-        if slot.as_deref() == Some(&y.5) {
-            continue;
-        }
-        let m_old = old.symbols.get(x.5).map(|s| meaning(&s, &old.keys));
-        let m_new = new.symbols.get(y.5).map(|s| meaning(&s, &new.keys));
-        if m_old != m_new {
+        if !same_symbol(x.5, y.5, old, new, confirmed) {
             return false;
         }
-        if let Some(slot) = slot {
-            *slot = y.5;
-        }
+    }
+    true
+}
+
+/// Symbol `a` of the original means what symbol `b` of the stripped file means (a confirmed
+/// pair is remembered, so each pair is decoded once).
+fn same_symbol(a: u32, b: u32, old: &ProofSide, new: &ProofSide, confirmed: &mut [u32]) -> bool {
+    let slot = confirmed.get_mut(a as usize);
+    if slot.as_deref() == Some(&b) {
+        return true;
+    }
+    let m_old = old.symbols.get(a).map(|s| meaning(&s, &old.keys));
+    let m_new = new.symbols.get(b).map(|s| meaning(&s, &new.keys));
+    if m_old.is_none() || m_old != m_new {
+        return false;
+    }
+    if let Some(slot) = slot {
+        *slot = b;
     }
     true
 }
@@ -1034,6 +1070,8 @@ pub fn check_equivalence(
                 (Err(e), _) | (_, Err(e)) => f.error(ne, Some(n), Some(e.offset), e.reason),
                 _ => {}
             }
+            stripped.release_section(n);
+            original.release_section(s);
         }
     }
     // Each of the original's sections by meaning, to its index.
@@ -1056,8 +1094,8 @@ pub fn check_equivalence(
 
     // Relocations of allocated sections, by meaning. Both sides name a target section by the
     // original's index; a section only the stripped file has gets an id of its own.
-    let old_relocs = old.relocations(|i| i as u32);
-    let new_relocs = new.relocations(|i| {
+    let old_rels = old.rel_sections(|i| i as u32);
+    let new_rels = new.rel_sections(|i| {
         old_index
             .get(&new.keys[i])
             .copied()
@@ -1072,9 +1110,9 @@ pub fn check_equivalence(
     // confirmed[old symbol] = the new symbol whose meaning was found equal to it.
     let mut confirmed = vec![u32::MAX; old.symbols.len()];
     let mut differing: Vec<SectionKey> = Vec::new();
-    let (mut a, mut b) = (&old_relocs[..], &new_relocs[..]);
+    let (mut a, mut b) = (&old_rels[..], &new_rels[..]);
     while !a.is_empty() || !b.is_empty() {
-        // The next target id in either list, and each list's run of it.
+        // The next target id in either list, and each list's relocation sections for it.
         let id = match (a.first(), b.first()) {
             (Some(x), Some(y)) => x.0.min(y.0),
             (Some(x), None) => x.0,
@@ -1083,9 +1121,45 @@ pub fn check_equivalence(
         };
         let na = a.iter().take_while(|r| r.0 == id).count();
         let nb = b.iter().take_while(|r| r.0 == id).count();
-        if !same_relocations(&a[..na], &b[..nb], &old, &new, &mut confirmed) {
+        let (sa, sb) = (&a[..na], &b[..nb]);
+        // Fast path: the same relocations in the same order (what every strip tool keeps),
+        // compared as they are read. Otherwise compare them as sorted multisets.
+        let in_order = {
+            let mut ia = old.stream(sa);
+            let mut ib = new.stream(sb);
+            loop {
+                match (ia.next(), ib.next()) {
+                    (None, None) => break true,
+                    (Some(x), Some(y)) => {
+                        let (hx, hy) = (
+                            old.sym_hash.get(x.sym as usize),
+                            new.sym_hash.get(y.sym as usize),
+                        );
+                        if (x.offset, x.rtype, x.addend) != (y.offset, y.rtype, y.addend)
+                            || hx.is_none()
+                            || hx != hy
+                            || !same_symbol(x.sym, y.sym, &old, &new, &mut confirmed)
+                        {
+                            break false;
+                        }
+                    }
+                    _ => break false,
+                }
+            }
+        };
+        if !in_order
+            && !same_relocations(
+                &old.relocations_of(id, sa),
+                &new.relocations_of(id, sb),
+                &old,
+                &new,
+                &mut confirmed,
+            )
+        {
             differing.push(key_of(id));
         }
+        old.release(sa);
+        new.release(sb);
         a = &a[na..];
         b = &b[nb..];
     }

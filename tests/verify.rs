@@ -336,3 +336,47 @@ fn a_closed_stdout_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(out.status.code(), Some(101));
 }
+
+/// The proof compares relocations as multisets: the same relocations in another order (as
+/// a different linker or strip tool may write them) are still equivalent.
+#[test]
+fn reordered_relocations_are_still_equivalent() {
+    let llvm = llvm_strip().expect("llvm-strip-19");
+    let tmp = tempfile::tempdir().unwrap();
+    let orig = fixture("modeset-like-thinlto.ko");
+    let stripped = tmp.path().join("s.ko");
+    assert!(std::process::Command::new(&llvm)
+        .arg("-g")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&orig)
+        .status()
+        .unwrap()
+        .success());
+    let mut d = std::fs::read(&stripped).unwrap();
+    let (at, n) = {
+        let elf = Elf::parse(&d).unwrap();
+        let s = elf
+            .sections
+            .iter()
+            .find(|s| {
+                s.sh_type == dkwrap::elf::SHT_RELA
+                    && elf.sections[s.info as usize].is_alloc()
+                    && s.size >= 48
+            })
+            .unwrap();
+        (s.offset as usize, s.size as usize / 24)
+    };
+    // Reverse the entries of that section.
+    let entries: Vec<Vec<u8>> = d[at..at + n * 24].chunks(24).map(|c| c.to_vec()).collect();
+    for (i, e) in entries.iter().rev().enumerate() {
+        d[at + i * 24..at + (i + 1) * 24].copy_from_slice(e);
+    }
+    std::fs::write(&stripped, &d).unwrap();
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&orig)
+        .arg(&stripped));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}

@@ -279,11 +279,13 @@ fn run_tool(tool: &Path, input: &Path, output: &Path) -> std::result::Result<(),
 /// Proves `candidate` is a loadable module equal to `original` minus debug information.
 /// Errors the original already had are not held against the candidate.
 fn prove(
-    candidate: &[u8],
+    candidate: &memmap2::Mmap,
     original: &Elf,
     debug_may_remain: bool,
 ) -> std::result::Result<(), String> {
-    let elf = Elf::parse(candidate).map_err(|e| format!("output is not ELF: {e}"))?;
+    let mut elf = Elf::parse(candidate).map_err(|e| format!("output is not ELF: {e}"))?;
+    // Safety: `candidate` is a read-only file mapping (its type says so).
+    unsafe { elf.mark_mapped() };
     let mut findings = Vec::new();
     verify::check_equivalence(&elf, original, debug_may_remain, &mut findings);
     if let Some(f) = findings.iter().find(|f| f.severity == Severity::Error) {
