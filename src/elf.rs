@@ -457,6 +457,9 @@ impl<'a> Elf<'a> {
     /// `MADV_DONTNEED` would replace the bytes with zeros.
     pub unsafe fn mark_mapped(&mut self) {
         self.mapped = true;
+        // The section header table has been decoded into `sections`: its pages can go.
+        let start = self.header.shoff as usize;
+        self.release(start..start + self.sections.len() * SHDR64_SIZE);
     }
 
     /// Gives back the resident pages of `range` (file offsets) once they have been read, so
