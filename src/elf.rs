@@ -240,7 +240,13 @@ pub struct Elf<'a> {
     pub extended_numbering: bool,
     /// `data` is a read-only file mapping whose pages may be given back (see [`Elf::release`]).
     mapped: bool,
+    /// File range gathered for release and not yet handed back.
+    pending_release: std::cell::Cell<(usize, usize)>,
 }
+
+/// Gap between ranges that still counts as neighbouring, and the size handed back at once.
+const RELEASE_GAP: usize = 64 << 10;
+const RELEASE_BATCH: usize = 1 << 20;
 
 /// Is this LLVM bitcode (an unlinked LTO object), raw or wrapped?
 pub fn is_bitcode(data: &[u8]) -> bool {
@@ -446,6 +452,7 @@ impl<'a> Elf<'a> {
             shstrndx,
             extended_numbering,
             mapped: false,
+            pending_release: std::cell::Cell::new((0, 0)),
         })
     }
 
@@ -460,13 +467,38 @@ impl<'a> Elf<'a> {
         // The section header table has been decoded into `sections`: its pages can go.
         let start = self.header.shoff as usize;
         self.release(start..start + self.sections.len() * SHDR64_SIZE);
+        self.flush_release();
     }
 
     /// Gives back the resident pages of `range` (file offsets) once they have been read, so
     /// a large module costs about one section of memory at a time instead of all of it;
     /// touched again, the pages come back from the page cache. A no-op for data in memory.
+    ///
+    /// Neighbouring ranges are gathered and handed back a megabyte at a time: a module has
+    /// tens of thousands of sections smaller than a page, and a system call each would cost
+    /// more than the pages are worth.
     pub fn release(&self, range: Range<usize>) {
         if !self.mapped || range.start >= range.end {
+            return;
+        }
+        let range = range.start..range.end.min(self.data.len());
+        let (lo, hi) = self.pending_release.get();
+        if lo < hi && range.start >= lo && range.start <= hi + RELEASE_GAP {
+            self.pending_release.set((lo, hi.max(range.end)));
+        } else {
+            self.flush_release();
+            self.pending_release.set((range.start, range.end));
+        }
+        let (lo, hi) = self.pending_release.get();
+        if hi - lo >= RELEASE_BATCH {
+            self.flush_release();
+        }
+    }
+
+    /// Hands back the gathered range now (see [`Elf::release`]).
+    pub fn flush_release(&self) {
+        let (lo, hi) = self.pending_release.replace((0, 0));
+        if !self.mapped || lo >= hi {
             return;
         }
         // Safety: sysconf has no preconditions.
@@ -474,16 +506,16 @@ impl<'a> Elf<'a> {
             p if p > 0 => p as usize,
             _ => return,
         };
+        // Whole pages around the range: a neighbour's bytes on the same page are only
+        // re-read from the page cache if touched again, never lost.
         let base = self.data.as_ptr() as usize;
-        let start = (base + range.start).next_multiple_of(page);
-        let end = (base + range.end.min(self.data.len())) / page * page;
-        if end > start {
-            // Safety: [start, end) lies inside `data`, a read-only private file mapping
-            // (mark_mapped's contract); MADV_DONTNEED only drops pages, which refault from
-            // the file with the same contents.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-            }
+        let start = (base + lo) / page * page;
+        let end = (base + hi).next_multiple_of(page);
+        // Safety: the pages overlap `data`, a read-only private file mapping (mark_mapped's
+        // contract) that the mapping covers in whole pages; MADV_DONTNEED only drops pages,
+        // which refault from the file with the same contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
     }
 

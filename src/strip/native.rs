@@ -446,10 +446,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         let input = || elf.section_data(s).map_err(|e| refuse(Some(s), e.reason));
         match &contents[k] {
             Contents::New(v) => w.write_all(v).map_err(io)?,
-            Contents::Copy => {
-                w.write_all(input()?).map_err(io)?;
-                elf.release_section(s);
-            }
+            Contents::Copy => w.write_all(input()?).map_err(io)?,
             Contents::Relocs { entsize } => {
                 let mut buf = Vec::with_capacity(RELOC_CHUNK * entsize);
                 for chunk in input()?.chunks(RELOC_CHUNK * entsize) {
@@ -463,7 +460,6 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
                     }
                     w.write_all(&buf).map_err(io)?;
                 }
-                elf.release_section(s);
             }
         }
     }
