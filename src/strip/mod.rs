@@ -346,7 +346,7 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
     } else {
         None
     };
-    let original = module.elf()?;
+    let original = module.elf_releasing()?;
     let dir = output_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
