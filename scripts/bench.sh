@@ -3,11 +3,13 @@
 #   strip:  dkwrap strip --strategy native (with its equivalence proof) vs GNU strip -g,
 #           llvm-strip -g (the kernel's clang 19) and eu-strip -g;
 #   verify: dkwrap verify and dkwrap verify --against vs readelf -a (for scale);
-# on the huge extended-numbering module (scripts/huge.sh) and the largest committed fixture.
+# on the two huge modules (scripts/huge.sh: 68,050 sections with extended numbering; --dwarf:
+# 50 sections, ~95% debug information, shaped like nvidia-uvm.ko) and the largest x86-64
+# committed fixture.
 # Wall time: hyperfine medians (warm cache) and ratios against GNU strip; memory: peak RSS
 # from /usr/bin/time -v. Writes a Markdown table to stdout and JSON to target/bench/.
 #
-# Usage: scripts/bench.sh [MODULE...]     (default: the huge module + the largest fixture)
+# Usage: scripts/bench.sh [MODULE...]     (default: both huge modules + the largest fixture)
 # Env:   BENCH_RUNS (default 15), DKWRAP (default target/release/dkwrap, built if missing)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,7 @@ fi
 modules=("$@")
 if [ ${#modules[@]} -eq 0 ]; then
     modules+=("$(scripts/huge.sh)")
+    modules+=("$(scripts/huge.sh --dwarf)")
     # The largest x86-64 fixture (GNU strip cannot read the arm64 ones).
     modules+=("$(ls -S testdata/modules/*.ko | grep -v -e signed -e arm64 | head -n 1)")
 fi

@@ -3,7 +3,7 @@
 #   1. apt packages, the four kernel trees (scripts/ktrees.sh)
 #   2. rebuild the committed fixtures and check they still have their properties and bytes
 #      (scripts/fixtures.sh --check, scripts/doctor-fixtures.sh --check)
-#   3. the huge extended-numbering module (scripts/huge.sh), for the tests that use it
+#   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
 #   5. the real dkms end-to-end test (scripts/e2e-dkms.sh)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
@@ -18,9 +18,10 @@ scripts/ktrees.sh
 phase "fixtures: rebuild and check"
 scripts/fixtures.sh --check
 scripts/doctor-fixtures.sh --check
-phase "huge module"
+phase "huge modules"
 DKWRAP_HUGE=$(scripts/huge.sh)
-export DKWRAP_HUGE
+DKWRAP_HUGE_DWARF=$(scripts/huge.sh --dwarf)
+export DKWRAP_HUGE DKWRAP_HUGE_DWARF
 phase "cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
