@@ -101,7 +101,6 @@ fn thinlto_modeset_like_gnu_strip_is_never_trusted() {
 
 #[test]
 fn native_output_has_the_section_list_of_llvm_strip() {
-    let llvm = llvm_strip().expect("llvm-strip-19");
     let tmp = tempfile::tempdir().unwrap();
     for (ko, _) in plain_fixtures() {
         let native = tmp.path().join("native.ko");
@@ -111,14 +110,7 @@ fn native_output_has_the_section_list_of_llvm_strip() {
             .arg(&native)
             .arg(&ko));
         assert_eq!(code(&out), 0, "{}", text(&out));
-        assert!(std::process::Command::new(&llvm)
-            .arg("-g")
-            .arg("-o")
-            .arg(&reference)
-            .arg(&ko)
-            .status()
-            .unwrap()
-            .success());
+        llvm_strip_to(&ko, &reference);
         let list = |p: &Path| {
             let data = std::fs::read(p).unwrap();
             let elf = dkwrap::elf::Elf::parse(&data).unwrap();
@@ -185,15 +177,7 @@ fn a_lying_gnu_strip_is_caught_and_never_replaces_the_original() {
     let orig = fixture("basic-gcc.ko");
     // The corrupted output: a real strip result with one relocation pointing elsewhere.
     let corrupted = tmp.path().join("corrupted.ko");
-    let llvm = llvm_strip().expect("llvm-strip-19");
-    assert!(std::process::Command::new(&llvm)
-        .arg("-g")
-        .arg("-o")
-        .arg(&corrupted)
-        .arg(&orig)
-        .status()
-        .unwrap()
-        .success());
+    llvm_strip_to(&orig, &corrupted);
     corrupt_one_relocation(&corrupted);
     let bin = fake_lying_strip(tmp.path(), &corrupted);
     let target = copy_to(&orig, tmp.path(), "basic-gcc.ko");

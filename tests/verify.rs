@@ -33,20 +33,10 @@ fn every_committed_fixture_passes() {
 
 #[test]
 fn llvm_strip_outputs_are_proven_equivalent() {
-    let Some(llvm) = llvm_strip() else {
-        panic!("llvm-strip-19 is required (scripts/ktrees.sh installs llvm-19)");
-    };
     let tmp = tempfile::tempdir().unwrap();
     for (ko, _) in plain_fixtures() {
         let out_path = tmp.path().join("stripped.ko");
-        let st = std::process::Command::new(&llvm)
-            .arg("-g")
-            .arg("-o")
-            .arg(&out_path)
-            .arg(&ko)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        llvm_strip_to(&ko, &out_path);
         let out = run(dkwrap()
             .arg("verify")
             .arg("--against")
@@ -66,7 +56,6 @@ fn llvm_strip_outputs_are_proven_equivalent() {
 
 #[test]
 fn a_corrupted_relocation_fails_the_proof_and_is_named() {
-    let llvm = llvm_strip().expect("llvm-strip-19");
     let tmp = tempfile::tempdir().unwrap();
     for name in [
         "modeset-like-thinlto.ko",
@@ -75,14 +64,7 @@ fn a_corrupted_relocation_fails_the_proof_and_is_named() {
     ] {
         let orig = fixture(name);
         let stripped = tmp.path().join(name);
-        assert!(std::process::Command::new(&llvm)
-            .arg("-g")
-            .arg("-o")
-            .arg(&stripped)
-            .arg(&orig)
-            .status()
-            .unwrap()
-            .success());
+        llvm_strip_to(&orig, &stripped);
         let (section, offset) = corrupt_one_relocation(&stripped);
         let out = run(dkwrap()
             .arg("verify")
@@ -341,18 +323,10 @@ fn a_closed_stdout_pipe_ends_quietly() {
 /// a different linker or strip tool may write them) are still equivalent.
 #[test]
 fn reordered_relocations_are_still_equivalent() {
-    let llvm = llvm_strip().expect("llvm-strip-19");
     let tmp = tempfile::tempdir().unwrap();
     let orig = fixture("modeset-like-thinlto.ko");
     let stripped = tmp.path().join("s.ko");
-    assert!(std::process::Command::new(&llvm)
-        .arg("-g")
-        .arg("-o")
-        .arg(&stripped)
-        .arg(&orig)
-        .status()
-        .unwrap()
-        .success());
+    llvm_strip_to(&orig, &stripped);
     let mut d = std::fs::read(&stripped).unwrap();
     let (at, n) = {
         let elf = Elf::parse(&d).unwrap();

@@ -93,6 +93,23 @@ pub fn copy_to(src: &Path, dir: &Path, name: &str) -> PathBuf {
     dst
 }
 
+/// Runs `llvm-strip-19 -g -o out original` (the reference tool); panics if it fails.
+pub fn llvm_strip_to(original: &Path, out: &Path) {
+    let llvm = llvm_strip().expect("llvm-strip-19 (scripts/ktrees.sh installs llvm-19)");
+    let status = Command::new(llvm)
+        .arg("-g")
+        .arg("-o")
+        .arg(out)
+        .arg(original)
+        .status()
+        .expect("run llvm-strip");
+    assert!(
+        status.success(),
+        "llvm-strip failed on {}",
+        original.display()
+    );
+}
+
 /// The llvm-strip of the kernel's clang (19), or None.
 pub fn llvm_strip() -> Option<PathBuf> {
     ["llvm-strip-19", "/usr/lib/llvm-19/bin/llvm-strip"]
