@@ -31,6 +31,17 @@ strip -g "$work/by-gnu-strip.ko" && echo "(GNU strip exit status 0)" || echo "(G
 step dkwrap verify --against "$module" by-gnu-strip.ko
 "$dkwrap" verify --against "$module" "$work/by-gnu-strip.ko" | grep -v ': note: ' || true
 
+# GNU strip 2.43.1 (from ../shared when present) is the kind that exits 0 after corrupting.
+if [ -f ../shared/tools/gnu-strip-2.43.1.xz ]; then
+    xz -dc ../shared/tools/gnu-strip-2.43.1.xz > "$work/strip-2.43.1" && chmod +x "$work/strip-2.43.1"
+    cp "$module" "$work/by-gnu-strip-2.43.1.ko"
+    step "strip-2.43.1 -g by-gnu-strip-2.43.1.ko"
+    "$work/strip-2.43.1" -g "$work/by-gnu-strip-2.43.1.ko" 2>&1 | sort | uniq -c || true
+    echo "(GNU strip 2.43.1 exit status ${PIPESTATUS[0]})"
+    step dkwrap verify --against "$module" by-gnu-strip-2.43.1.ko
+    "$dkwrap" verify --against "$module" "$work/by-gnu-strip-2.43.1.ko" | grep -v ': note: ' | tail -8 || true
+fi
+
 cp "$module" "$work/by-dkwrap.ko"
 step dkwrap strip -g --config "$config" by-dkwrap.ko
 "$dkwrap" strip -g --config "$config" "$work/by-dkwrap.ko"

@@ -1201,7 +1201,8 @@ pub fn check_equivalence(
                     (None, Some(n)) => format!("`{name}+{:#x}`: relocation added", n.0.offset),
                     (None, None) => continue,
                 };
-                f.error(ne, None, Some(w.or(n).map_or(0, |r| r.0.offset)), text);
+                // The place is in the text (`.rodata+0x100`); the offset field means file offsets.
+                f.error(ne, None, None, text);
             }
         }
         f.error(
