@@ -59,18 +59,26 @@ impl KernelSelector {
         if let Some(c) = &self.config {
             return vec![c.clone()];
         }
-        let mut out = Vec::new();
-        if let Some(build) = self.build_dir() {
-            out.push(build.join("include/config/auto.conf"));
-            out.push(build.join(".config"));
-        }
+        // The running release is read once: it names the build tree and /boot config when no
+        // release is given, and decides whether /proc/config.gz describes the kernel asked for.
+        let running = self.running_release();
         let release = self
             .release
             .clone()
-            .or_else(|| self.dir.is_none().then(|| self.running_release()).flatten());
+            .or_else(|| self.dir.is_none().then(|| running.clone()).flatten());
+        let build = self.dir.clone().or_else(|| {
+            release
+                .as_ref()
+                .map(|r| self.under_root(&format!("/lib/modules/{r}/build")))
+        });
+        let mut out = Vec::new();
+        if let Some(build) = build {
+            out.push(build.join("include/config/auto.conf"));
+            out.push(build.join(".config"));
+        }
         if let Some(r) = &release {
             out.push(self.under_root(&format!("/boot/config-{r}")));
-            if self.running_release().as_deref() == Some(r.as_str()) {
+            if running.as_deref() == Some(r.as_str()) {
                 out.push(self.under_root("/proc/config.gz"));
             }
         }
