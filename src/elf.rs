@@ -173,26 +173,74 @@ pub struct Header {
     pub shstrndx_raw: u16,
 }
 
-/// One section header, decoded, with its name resolved.
-#[derive(Debug, Clone)]
-pub struct Section<'a> {
-    pub index: usize,
-    pub name: &'a [u8],
-    pub name_offset: u32,
-    pub sh_type: u32,
-    pub flags: u64,
-    pub addr: u64,
-    pub offset: u64,
-    pub size: u64,
-    pub link: u32,
-    pub info: u32,
-    pub addralign: u64,
-    pub entsize: u64,
+/// A section's name: a thin pointer to its NUL-terminated bytes in the section name table,
+/// half the size of a slice (see [`Section`]).
+#[derive(Clone, Copy)]
+pub struct SectionName<'a> {
+    start: std::ptr::NonNull<u8>,
+    _table: std::marker::PhantomData<&'a [u8]>,
 }
 
-impl Section<'_> {
-    pub fn name(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(self.name)
+// Safety: a `SectionName` is a shared borrow of immutable bytes, like `&'a [u8]`.
+unsafe impl Send for SectionName<'_> {}
+// Safety: as above.
+unsafe impl Sync for SectionName<'_> {}
+
+impl<'a> SectionName<'a> {
+    /// The name at `off` in `table`, when a NUL ends it inside the table.
+    fn at(table: &'a [u8], off: usize) -> Option<Self> {
+        cstr_at(table, off)?;
+        Some(SectionName {
+            start: std::ptr::NonNull::from(table.get(off)?),
+            _table: std::marker::PhantomData,
+        })
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        // Safety: `start` points into a table borrowed for 'a, at bytes that `at` checked end
+        // with a NUL inside that table.
+        unsafe { std::ffi::CStr::from_ptr(self.start.as_ptr().cast()) }.to_bytes()
+    }
+}
+
+impl std::fmt::Debug for SectionName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.bytes()))
+    }
+}
+
+/// One section header, decoded, with its name resolved. Kept small (48 bytes): a huge module
+/// has 68,000 sections and two tables of them are held during a proof. `sh_addr`,
+/// `sh_addralign` and `sh_entsize`, rarely needed, are read from the header table on demand
+/// ([`Elf::section_addr`] and friends).
+#[derive(Debug, Clone)]
+pub struct Section<'a> {
+    name: SectionName<'a>,
+    pub flags: u64,
+    pub offset: u64,
+    pub size: u64,
+    /// Position in the section header table (see [`Section::index`]).
+    pub idx: u32,
+    pub sh_type: u32,
+    pub link: u32,
+    pub info: u32,
+}
+
+// Two tables of 68,000 sections are held during a proof: keep an eye on the size.
+const _: () = assert!(std::mem::size_of::<Section>() == 48);
+
+impl<'a> Section<'a> {
+    /// Position in the section header table.
+    pub fn index(&self) -> usize {
+        self.idx as usize
+    }
+    /// The name's bytes.
+    pub fn name(&self) -> &'a [u8] {
+        self.name.bytes()
+    }
+    /// The name for messages.
+    pub fn display_name(&self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.name())
     }
     pub fn is_alloc(&self) -> bool {
         self.flags & SHF_ALLOC != 0
@@ -209,7 +257,7 @@ impl Section<'_> {
         if self.is_alloc() {
             return false;
         }
-        let n = self.name;
+        let n = self.name();
         n.starts_with(b".debug")
             || n.starts_with(b".zdebug")
             || n.starts_with(b".gnu.debuglto_")
@@ -240,13 +288,42 @@ pub struct Elf<'a> {
     pub extended_numbering: bool,
     /// `data` is a read-only file mapping whose pages may be given back (see [`Elf::release`]).
     mapped: bool,
-    /// File range gathered for release and not yet handed back.
-    pending_release: std::cell::Cell<(usize, usize)>,
+    /// Bytes read and done with since the mapping was last handed back.
+    pending_release: std::cell::Cell<usize>,
 }
 
-/// Gap between ranges that still counts as neighbouring, and the size handed back at once.
-const RELEASE_GAP: usize = 64 << 10;
-const RELEASE_BATCH: usize = 1 << 20;
+/// Bytes read and done with before the whole mapping is handed back.
+const RELEASE_BATCH: usize = 256 << 10;
+
+/// Section headers decoded between two hand-backs while parsing a mapped file (1 MiB).
+const HEADERS_PER_RELEASE: usize = 16384;
+
+/// Drops the resident pages under `range` of `data` (see [`Elf::release`]).
+///
+/// # Safety
+/// `data` must be a read-only, private file mapping: `MADV_DONTNEED` only drops its pages,
+/// which refault from the file with the same contents. On anonymous memory it would replace
+/// the bytes with zeros.
+unsafe fn give_back(data: &[u8], range: Range<usize>) {
+    let (lo, hi) = (range.start, range.end.min(data.len()));
+    if lo >= hi {
+        return;
+    }
+    // Safety: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => return,
+    };
+    // Whole pages around the range: a neighbour's bytes on the same page are only re-read
+    // from the page cache if touched again, never lost. The mapping covers whole pages.
+    let base = data.as_ptr() as usize;
+    let start = (base + lo) / page * page;
+    let end = (base + hi).next_multiple_of(page);
+    // Safety: see above; the caller promises a private read-only file mapping.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+    }
+}
 
 /// Is this LLVM bitcode (an unlinked LTO object), raw or wrapped?
 pub fn is_bitcode(data: &[u8]) -> bool {
@@ -271,6 +348,24 @@ impl<'a> Elf<'a> {
     /// Builds the view. Fails only when the header, the section header table or the section
     /// name table cannot be read.
     pub fn parse(data: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(data, false)
+    }
+
+    /// [`Elf::parse`] of a read-only, private file mapping, whose pages [`Elf::release`] may
+    /// give back: the section header table is handed back as it is decoded, so a module with
+    /// tens of thousands of sections never has all of it resident.
+    ///
+    /// # Safety
+    /// `data` must come from such a mapping: on anonymous memory (a `Vec`),
+    /// `MADV_DONTNEED` would replace the bytes with zeros.
+    pub unsafe fn parse_mapped(data: &'a [u8]) -> Result<Self, ParseError> {
+        let mut elf = Self::parse_with(data, true)?;
+        // Safety: the caller's promise.
+        unsafe { elf.mark_mapped() };
+        Ok(elf)
+    }
+
+    fn parse_with(data: &'a [u8], mapped: bool) -> Result<Self, ParseError> {
         if is_bitcode(data) {
             return Err(ParseError {
                 offset: 0,
@@ -402,47 +497,47 @@ impl<'a> Elf<'a> {
                 format!("section name table index {shstrndx} is not a section (count {shnum})"),
             ));
         }
-        let mut raw = Vec::with_capacity(shnum);
-        for i in 0..shnum {
-            let h = raw_header(i)?;
-            let u32f = |o: usize| endian.u32(array(h, o).unwrap_or_default());
-            let u64f = |o: usize| endian.u64(array(h, o).unwrap_or_default());
-            raw.push(Section {
-                index: i,
-                name: &[],
-                name_offset: u32f(0),
-                sh_type: u32f(4),
-                flags: u64f(8),
-                addr: u64f(16),
-                offset: u64f(24),
-                size: u64f(32),
-                link: u32f(40),
-                info: u32f(44),
-                addralign: u64f(48),
-                entsize: u64f(56),
-            });
-        }
-        let strtab_hdr = &raw[shstrndx];
-        let names = strtab_hdr
-            .file_range()
-            .and_then(|r| data.get(r))
-            .filter(|_| strtab_hdr.sh_type == SHT_STRTAB)
+        let u32_of = |h: &[u8], o: usize| endian.u32(array(h, o).unwrap_or_default());
+        let u64_of = |h: &[u8], o: usize| endian.u64(array(h, o).unwrap_or_default());
+        let strtab_hdr = raw_header(shstrndx)?;
+        let names = usize::try_from(u64_of(strtab_hdr, 24))
+            .ok()
+            .zip(usize::try_from(u64_of(strtab_hdr, 32)).ok())
+            .and_then(|(start, len)| data.get(start..start.checked_add(len)?))
+            .filter(|_| u32_of(strtab_hdr, 4) == SHT_STRTAB)
             .ok_or_else(|| {
                 ParseError::at(
                     shoff as u64 + (shstrndx * SHDR64_SIZE) as u64,
                     format!("section name table (section {shstrndx}) is not a string table inside the file"),
                 )
             })?;
-        for s in raw.iter_mut() {
-            s.name = cstr_at(names, s.name_offset as usize).ok_or_else(|| {
+        let mut raw = Vec::with_capacity(shnum);
+        for i in 0..shnum {
+            if mapped && i % HEADERS_PER_RELEASE == 0 && i > 0 {
+                let end = shoff + i * SHDR64_SIZE;
+                // Safety: parse_mapped's contract.
+                unsafe { give_back(data, end - HEADERS_PER_RELEASE * SHDR64_SIZE..end) };
+            }
+            let h = raw_header(i)?;
+            let name_offset = u32_of(h, 0);
+            let name = SectionName::at(names, name_offset as usize).ok_or_else(|| {
                 ParseError::at(
-                    shoff as u64 + (s.index * SHDR64_SIZE) as u64,
+                    shoff as u64 + (i * SHDR64_SIZE) as u64,
                     format!(
-                        "section {}: name offset {:#x} outside the section name table",
-                        s.index, s.name_offset
+                        "section {i}: name offset {name_offset:#x} outside the section name table"
                     ),
                 )
             })?;
+            raw.push(Section {
+                name,
+                flags: u64_of(h, 8),
+                offset: u64_of(h, 24),
+                size: u64_of(h, 32),
+                idx: i as u32,
+                sh_type: u32_of(h, 4),
+                link: u32_of(h, 40),
+                info: u32_of(h, 44),
+            });
         }
         Ok(Elf {
             data,
@@ -452,7 +547,7 @@ impl<'a> Elf<'a> {
             shstrndx,
             extended_numbering,
             mapped: false,
-            pending_release: std::cell::Cell::new((0, 0)),
+            pending_release: Default::default(),
         })
     }
 
@@ -462,60 +557,47 @@ impl<'a> Elf<'a> {
     /// # Safety
     /// `data` must come from such a mapping: on anonymous memory (a `Vec`),
     /// `MADV_DONTNEED` would replace the bytes with zeros.
-    pub unsafe fn mark_mapped(&mut self) {
+    unsafe fn mark_mapped(&mut self) {
         self.mapped = true;
         // The section header table has been decoded into `sections`: its pages can go.
-        let start = self.header.shoff as usize;
-        self.release(start..start + self.sections.len() * SHDR64_SIZE);
+        self.release_section_headers();
+        // So have the section names: read again on demand.
+        if let Some(names) = self.sections.get(self.shstrndx) {
+            self.release_section(names);
+        }
         self.flush_release();
     }
 
-    /// Gives back the resident pages of `range` (file offsets) once they have been read, so
-    /// a large module costs about one section of memory at a time instead of all of it;
-    /// touched again, the pages come back from the page cache. A no-op for data in memory.
+    /// Says that `range` (file offsets) has been read and is done with, so that a large
+    /// module costs about a megabyte of memory at a time instead of all of it. Once a
+    /// megabyte is done with, every page of the mapping is handed back; pages still in use
+    /// come back from the page cache when touched again. A no-op for data in memory.
     ///
-    /// Neighbouring ranges are gathered and handed back a megabyte at a time: a module has
-    /// tens of thousands of sections smaller than a page, and a system call each would cost
-    /// more than the pages are worth.
+    /// Why everything and not `range`: a module has tens of thousands of sections smaller
+    /// than a page, and the kernel maps the 64 KiB around every page fault ("fault-around"),
+    /// so reading the next section maps its released neighbours again; handing back exact
+    /// ranges leaks those. A whole-mapping `MADV_DONTNEED` only visits the pages present, so
+    /// it costs little more than an exact one.
     pub fn release(&self, range: Range<usize>) {
         if !self.mapped || range.start >= range.end {
             return;
         }
-        let range = range.start..range.end.min(self.data.len());
-        let (lo, hi) = self.pending_release.get();
-        if lo < hi && range.start >= lo && range.start <= hi + RELEASE_GAP {
-            self.pending_release.set((lo, hi.max(range.end)));
+        let pending = self.pending_release.get() + (range.end - range.start);
+        if pending >= RELEASE_BATCH {
+            self.pending_release.set(0);
+            // Safety: `mapped` is only set under mark_mapped's contract.
+            unsafe { give_back(self.data, 0..self.data.len()) };
         } else {
-            self.flush_release();
-            self.pending_release.set((range.start, range.end));
-        }
-        let (lo, hi) = self.pending_release.get();
-        if hi - lo >= RELEASE_BATCH {
-            self.flush_release();
+            self.pending_release.set(pending);
         }
     }
 
-    /// Hands back the gathered range now (see [`Elf::release`]).
+    /// Hands back the mapping now if anything was done with since the last time (the end of
+    /// a pass, see [`Elf::release`]).
     pub fn flush_release(&self) {
-        let (lo, hi) = self.pending_release.replace((0, 0));
-        if !self.mapped || lo >= hi {
-            return;
-        }
-        // Safety: sysconf has no preconditions.
-        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            p if p > 0 => p as usize,
-            _ => return,
-        };
-        // Whole pages around the range: a neighbour's bytes on the same page are only
-        // re-read from the page cache if touched again, never lost.
-        let base = self.data.as_ptr() as usize;
-        let start = (base + lo) / page * page;
-        let end = (base + hi).next_multiple_of(page);
-        // Safety: the pages overlap `data`, a read-only private file mapping (mark_mapped's
-        // contract) that the mapping covers in whole pages; MADV_DONTNEED only drops pages,
-        // which refault from the file with the same contents.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        if self.mapped && self.pending_release.replace(0) > 0 {
+            // Safety: `mapped` is only set under mark_mapped's contract.
+            unsafe { give_back(self.data, 0..self.data.len()) };
         }
     }
 
@@ -524,6 +606,71 @@ impl<'a> Elf<'a> {
         if let Some(r) = s.file_range() {
             self.release(r);
         }
+    }
+
+    /// `sh_addr`, `sh_addralign` and `sh_entsize` of a section, read from the header table
+    /// (which `parse` checked lies inside the file).
+    ///
+    /// A pass over every section's header would otherwise keep the whole table resident:
+    /// what is read is handed back as the pass moves on (see [`Elf::release`]).
+    fn header_u64(&self, s: &Section, field: usize) -> u64 {
+        let at = self.section_header_offset(s.index()) as usize + field;
+        let value = self
+            .data
+            .get(at..at + 8)
+            .and_then(|b| array(b, 0))
+            .map_or(0, |b| self.endian.u64(b));
+        self.release(at..at + 8);
+        value
+    }
+    pub fn section_addr(&self, s: &Section) -> u64 {
+        self.header_u64(s, 16)
+    }
+    pub fn section_addralign(&self, s: &Section) -> u64 {
+        self.header_u64(s, 48)
+    }
+    pub fn section_entsize(&self, s: &Section) -> u64 {
+        self.header_u64(s, 56)
+    }
+    /// Gives back the pages of the symbol table, the string tables and the section header
+    /// table once a pass over them is done (see [`Elf::release`]).
+    pub fn release_tables(&self) {
+        for s in self
+            .sections
+            .iter()
+            .filter(|s| matches!(s.sh_type, SHT_SYMTAB | SHT_STRTAB | SHT_SYMTAB_SHNDX))
+        {
+            self.release_section(s);
+        }
+        self.release_section_headers();
+        self.flush_release();
+    }
+
+    /// [`Elf::release`] for bytes borrowed from this file (a no-op for other bytes).
+    pub fn release_slice(&self, part: &[u8]) {
+        let base = self.data.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        if at >= base && at + part.len() <= base + self.data.len() {
+            self.release(at - base..at - base + part.len());
+        }
+    }
+
+    /// Gives back the entries of symbols `range` (and their extended indices) once a pass
+    /// over the symbol table has read them; the table can be as large as the code.
+    pub fn release_symbols(&self, t: &SymbolTable, range: Range<u32>) {
+        let (lo, hi) = (range.start as usize, range.end as usize);
+        if let Some(entries) = t.data.get(lo * SYM64_SIZE..hi * SYM64_SIZE) {
+            self.release_slice(entries);
+        }
+        if let Some(ext) = t.shndx.and_then(|x| x.get(lo * 4..hi * 4)) {
+            self.release_slice(ext);
+        }
+    }
+
+    /// Gives back the pages of the section header table (see [`Elf::release`]).
+    pub fn release_section_headers(&self) {
+        let start = self.header.shoff as usize;
+        self.release(start..start + self.sections.len() * SHDR64_SIZE);
     }
 
     pub fn machine(&self) -> u16 {
@@ -539,8 +686,8 @@ impl<'a> Elf<'a> {
                     s.offset,
                     format!(
                         "section {} [{}] ({} bytes at {:#x}) lies outside the file ({} bytes)",
-                        s.index,
-                        s.name(),
+                        s.index(),
+                        s.display_name(),
                         s.size,
                         s.offset,
                         self.data.len()
@@ -550,7 +697,7 @@ impl<'a> Elf<'a> {
     }
 
     pub fn section_by_name(&self, name: &str) -> Option<&Section<'a>> {
-        self.sections.iter().find(|s| s.name == name.as_bytes())
+        self.sections.iter().find(|s| s.name() == name.as_bytes())
     }
 
     /// Debug information as `strip -g` removes it: a debug section, or a relocation section
@@ -580,13 +727,11 @@ impl<'a> Elf<'a> {
             return Ok(None);
         };
         let data = self.section_data(symtab)?;
-        if symtab.entsize as usize != SYM64_SIZE {
+        let entsize = self.section_entsize(symtab);
+        if entsize != SYM64_SIZE as u64 {
             return Err(ParseError::at(
-                self.section_header_offset(symtab.index) + 56,
-                format!(
-                    "symbol table entry size {} (expected {SYM64_SIZE})",
-                    symtab.entsize
-                ),
+                self.section_header_offset(symtab.index()) + 56,
+                format!("symbol table entry size {entsize} (expected {SYM64_SIZE})"),
             ));
         }
         let strtab = self
@@ -595,7 +740,7 @@ impl<'a> Elf<'a> {
             .filter(|s| s.sh_type == SHT_STRTAB)
             .ok_or_else(|| {
                 ParseError::at(
-                    self.section_header_offset(symtab.index) + 40,
+                    self.section_header_offset(symtab.index()) + 40,
                     format!(
                         "symbol table's string table link {} is not a string table",
                         symtab.link
@@ -606,13 +751,13 @@ impl<'a> Elf<'a> {
         let shndx = match self
             .sections
             .iter()
-            .find(|s| s.sh_type == SHT_SYMTAB_SHNDX && s.link as usize == symtab.index)
+            .find(|s| s.sh_type == SHT_SYMTAB_SHNDX && s.link as usize == symtab.index())
         {
             Some(s) => Some(self.section_data(s)?),
             None => None,
         };
         Ok(Some(SymbolTable {
-            section_index: symtab.index,
+            section_index: symtab.index(),
             data,
             strings,
             shndx,
@@ -632,8 +777,8 @@ impl<'a> Elf<'a> {
                 s.offset,
                 format!(
                     "section {} [{}]: size {} is not a multiple of the entry size {entsize}",
-                    s.index,
-                    s.name(),
+                    s.index(),
+                    s.display_name(),
                     s.size
                 ),
             ));
@@ -655,8 +800,8 @@ impl<'a> Elf<'a> {
                 s.offset,
                 format!(
                     "group section {} [{}] has size {}",
-                    s.index,
-                    s.name(),
+                    s.index(),
+                    s.display_name(),
                     s.size
                 ),
             ));
@@ -693,9 +838,11 @@ impl<'a> Elf<'a> {
 
 /// The NUL-terminated string starting at `off`.
 pub fn cstr_at(table: &[u8], off: usize) -> Option<&[u8]> {
+    // CStr's search is memchr: symbol and section names are looked up by the hundred thousand.
     let rest = table.get(off..)?;
-    let end = rest.iter().position(|&b| b == 0)?;
-    Some(&rest[..end])
+    std::ffi::CStr::from_bytes_until_nul(rest)
+        .ok()
+        .map(|c| c.to_bytes())
 }
 
 /// A symbol table with everything needed to decode its entries.
@@ -712,6 +859,9 @@ pub struct SymbolTable<'a> {
 
 /// `Symbol::shndx` of an `SHN_XINDEX` symbol whose `SHT_SYMTAB_SHNDX` entry is missing.
 pub const UNRESOLVED_SHNDX: u32 = u32::MAX;
+
+/// Symbols read between two [`Elf::release_symbols`] in a pass over the table.
+pub const SYMBOLS_PER_RELEASE: u32 = 8192;
 
 /// One decoded symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -811,7 +961,15 @@ pub struct Relocations<'a> {
     pos: usize,
 }
 
-impl Relocations<'_> {
+impl<'a> Relocations<'a> {
+    /// The raw entries.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.data
+    }
+    /// Bytes per entry (24 for RELA, 16 for REL).
+    pub fn entry_size(&self) -> usize {
+        self.entsize
+    }
     pub fn len(&self) -> usize {
         self.data.len() / self.entsize
     }

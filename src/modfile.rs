@@ -237,12 +237,12 @@ impl ModuleFile {
     /// [`ModuleFile::elf`], allowed to give pages back once read ([`Elf::release`]): less
     /// memory for one pass over a big module (strip), more page faults for several (verify).
     pub fn elf_releasing(&self) -> Result<Elf<'_>> {
-        let mut elf = self.elf()?;
         if let Bytes::Mapped(_) = self.bytes {
             // Safety: the bytes are our read-only private mapping of the file.
-            unsafe { elf.mark_mapped() };
+            unsafe { Elf::parse_mapped(self.elf_bytes()) }.map_err(|e| parse_error(&self.path, e))
+        } else {
+            self.elf()
         }
-        Ok(elf)
     }
 }
 

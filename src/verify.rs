@@ -128,7 +128,7 @@ impl Findings<'_> {
         self.0.push(Finding {
             severity,
             category,
-            section: section.map(|s| format!("[{}] {}", s.index, s.name())),
+            section: section.map(|s| format!("[{}] {}", s.index(), s.display_name())),
             offset,
             message,
         });
@@ -254,7 +254,7 @@ pub fn check_module(
             f.error(
                 Category::Invalid,
                 Some(s),
-                Some(elf.section_header_offset(s.index) + 40),
+                Some(elf.section_header_offset(s.index()) + 40),
                 format!("sh_link {} is not a section", s.link),
             );
         }
@@ -262,7 +262,7 @@ pub fn check_module(
             f.error(
                 Category::Invalid,
                 Some(s),
-                Some(elf.section_header_offset(s.index) + 44),
+                Some(elf.section_header_offset(s.index()) + 44),
                 format!("sh_info {} is not a section", s.info),
             );
         }
@@ -332,6 +332,7 @@ pub fn check_module(
     }
     check_groups(elf, &mut f);
     check_signature(signature, target, &mut f);
+    elf.release_tables();
 }
 
 fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
@@ -359,6 +360,9 @@ fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
     }
     let mut needs_shndx = false;
     for i in 0..t.len() as u32 {
+        if i % elf::SYMBOLS_PER_RELEASE == 0 && i > 0 {
+            elf.release_symbols(t, i - elf::SYMBOLS_PER_RELEASE..i);
+        }
         let Some(sym) = t.get(i) else {
             f.error(
                 Category::Invalid,
@@ -425,7 +429,7 @@ fn check_this_module(elf: &Elf, target: &Target, f: &mut Findings) {
     let this: Vec<&Section> = elf
         .sections
         .iter()
-        .filter(|s| s.name == b".gnu.linkonce.this_module")
+        .filter(|s| s.name() == b".gnu.linkonce.this_module")
         .collect();
     match this.as_slice() {
         [] => f.error(Category::Invalid, None, None, "no .gnu.linkonce.this_module section: not a kernel module (the loader says: No module found in object)".into()),
@@ -523,7 +527,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
             f.error(
                 Category::Invalid,
                 Some(s),
-                Some(elf.section_header_offset(s.index) + 40),
+                Some(elf.section_header_offset(s.index()) + 40),
                 format!(
                     "sh_link {} is not the symbol table ({})",
                     s.link, t.section_index
@@ -534,7 +538,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
             f.error(
                 Category::Invalid,
                 Some(s),
-                Some(elf.section_header_offset(s.index) + 44),
+                Some(elf.section_header_offset(s.index()) + 44),
                 format!("sh_info {} is not a section", s.info),
             );
             continue;
@@ -560,7 +564,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
                         Some(at),
                         format!(
                             "relocation {i} at {}+{:#x} uses symbol {} but there are only {nsyms}",
-                            target.name(),
+                            target.display_name(),
                             r.offset,
                             r.sym
                         ),
@@ -575,7 +579,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
             {
                 bad += 1;
                 if bad <= 5 {
-                    f.error(Category::Invalid, Some(s), Some(at), format!("relocation {i} patches {}+{:#x}..+{width} outside the section ({} bytes)", target.name(), r.offset, target.size));
+                    f.error(Category::Invalid, Some(s), Some(at), format!("relocation {i} patches {}+{:#x}..+{width} outside the section ({} bytes)", target.display_name(), r.offset, target.size));
                 }
             }
             if applied
@@ -599,17 +603,15 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
         elf.release_section(s);
     }
     // Several relocation sections for one target: legal, loaded fine, but GNU strip corrupts it.
-    let mut per_target: FastMap<u32, Vec<usize>> = FastMap::default();
-    for s in elf.sections.iter().filter(|s| s.is_reloc()) {
-        per_target.entry(s.info).or_default().push(s.index);
-    }
-    let mut shared: Vec<_> = per_target
-        .into_iter()
-        .filter(|(_, v)| v.len() > 1)
+    let mut targets: Vec<u32> = elf
+        .sections
+        .iter()
+        .filter(|s| s.is_reloc())
+        .map(|s| s.info)
         .collect();
-    shared.sort();
-    for (target, rels) in shared {
-        if let Some(t) = elf.sections.get(target as usize) {
+    targets.sort_unstable();
+    for run in targets.chunk_by(|a, b| a == b).filter(|run| run.len() > 1) {
+        if let Some(t) = elf.sections.get(run[0] as usize) {
             f.push(
                 Severity::Note,
                 Category::Layout,
@@ -617,7 +619,7 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
                 None,
                 format!(
                     "{} relocation sections apply to this section (a layout GNU strip corrupts)",
-                    rels.len()
+                    run.len()
                 ),
             );
         }
@@ -647,9 +649,9 @@ fn check_groups(elf: &Elf, f: &mut Findings) {
                 continue;
             }
             if let Some(&first) = owner.get(&m) {
-                shared.push((m, first, g.index));
+                shared.push((m, first, g.index()));
             } else {
-                owner.insert(m, g.index);
+                owner.insert(m, g.index());
             }
         }
     }
@@ -725,7 +727,7 @@ pub fn cross_check_with_goblin(elf: &Elf, out: &mut Vec<Finding>) {
     }
     for (s, gs) in elf.sections.iter().zip(&g.section_headers) {
         let gname = g.shdr_strtab.get_at(gs.sh_name).unwrap_or("");
-        if gname.as_bytes() != s.name
+        if gname.as_bytes() != s.name()
             || gs.sh_type != s.sh_type
             || gs.sh_offset != s.offset
             || gs.sh_size != s.size
@@ -758,64 +760,103 @@ pub fn cross_check_with_goblin(elf: &Elf, out: &mut Vec<Finding>) {
 // ---------------------------------------------------------------------------------------
 // The equivalence proof.
 
-/// A section named by meaning: its name and which occurrence of that name it is.
-type SectionKey<'a> = (&'a [u8], u32);
+/// Relocation sections compared between two hand-backs of the symbol tables' pages.
+const RELOC_SECTIONS_PER_TABLE_RELEASE: usize = 4096;
 
-fn section_keys<'a>(elf: &Elf<'a>) -> Vec<SectionKey<'a>> {
-    let mut seen: FastMap<&[u8], u32> = FastMap::default();
-    elf.sections
+/// Relocations of one large section compared between two hand-backs (about 1.5 MiB).
+const RELOCS_PER_RELEASE: usize = 8192;
+
+/// Marks a section or symbol with no counterpart.
+const UNMATCHED: u32 = u32::MAX;
+
+/// For each section of the stripped file, the original's section it is a copy of
+/// ([`UNMATCHED`] when none). Sections are matched by name and order of appearance: the
+/// k-th section called `.text` in one file is the k-th `.text` in the other.
+///
+/// Strip tools keep the order of the sections they keep, so a single walk over both tables
+/// finds this without a map; only a file in another order pays for maps of both tables.
+fn match_sections(stripped: &Elf, original: &Elf) -> Vec<u32> {
+    let mut matches = Vec::with_capacity(stripped.sections.len());
+    let mut next = 0usize;
+    for n in &stripped.sections {
+        let found = original.sections[next.min(original.sections.len())..]
+            .iter()
+            .position(|o| o.name() == n.name());
+        match found {
+            // Only debug sections may be skipped over: anything else would make the walk
+            // differ from matching by (name, occurrence).
+            Some(k)
+                if original.sections[next..next + k]
+                    .iter()
+                    .all(|o| original.is_debug_or_debug_relocs(o)) =>
+            {
+                matches.push((next + k) as u32);
+                next += k + 1;
+            }
+            _ => return match_sections_by_key(stripped, original),
+        }
+    }
+    matches
+}
+
+/// [`match_sections`] for files whose sections are in different orders.
+fn match_sections_by_key(stripped: &Elf, original: &Elf) -> Vec<u32> {
+    let keys = |elf: &Elf| -> Vec<u32> {
+        let mut seen: FastMap<&[u8], u32> = FastMap::default();
+        elf.sections
+            .iter()
+            .map(|s| {
+                let n = seen.entry(s.name()).or_insert(0);
+                *n += 1;
+                *n - 1
+            })
+            .collect()
+    };
+    let old_occurrence = keys(original);
+    let by_key: FastMap<(&[u8], u32), u32> = original
+        .sections
         .iter()
-        .map(|s| {
-            let n = seen.entry(s.name).or_insert(0);
-            *n += 1;
-            (s.name, *n - 1)
-        })
+        .zip(old_occurrence)
+        .enumerate()
+        .map(|(i, (s, k))| ((s.name(), k), i as u32))
+        .collect();
+    let new_occurrence = keys(stripped);
+    stripped
+        .sections
+        .iter()
+        .zip(new_occurrence)
+        .map(|(s, k)| by_key.get(&(s.name(), k)).copied().unwrap_or(UNMATCHED))
         .collect()
 }
 
-/// What a symbol means, independent of its index: name (or, for a section symbol, the
-/// section), type, binding, defining section and value.
+/// What a symbol means, independent of its index: name, type, binding, defining section and
+/// value. Sections are named by their index in the original (see
+/// [`ProofSide::section_id`]), which also stands for a section symbol's name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct SymbolMeaning<'a> {
     name: &'a [u8],
     kind: u8,
     bind: u8,
-    section: Option<SectionKey<'a>>,
+    section: Option<u32>,
     special_shndx: u32,
     value: u64,
 }
 
-fn meaning<'a>(sym: &Symbol<'a>, keys: &[SectionKey<'a>]) -> SymbolMeaning<'a> {
-    let section = sym.section().and_then(|i| keys.get(i)).copied();
-    SymbolMeaning {
-        name: if sym.kind() == elf::STT_SECTION {
-            section.map_or(&b""[..], |k| k.0)
-        } else {
-            sym.name
-        },
-        kind: sym.kind(),
-        bind: sym.bind(),
-        section,
-        special_shndx: if section.is_none() { sym.shndx } else { 0 },
-        value: sym.value,
-    }
-}
-
-fn describe(m: &SymbolMeaning, addend: i64) -> String {
-    let name = String::from_utf8_lossy(m.name);
-    let total = if m.kind == elf::STT_SECTION {
-        m.value as i64 + addend
-    } else {
-        addend
-    };
-    let place = m
+/// A relocation's target in words: `name+addend` (a section symbol by its section's name),
+/// with the defining section of a named symbol.
+fn describe(m: &SymbolMeaning, addend: i64, side: &ProofSide) -> String {
+    let section_name = m
         .section
-        .map(|k| format!(" ({})", String::from_utf8_lossy(k.0)))
-        .unwrap_or_default();
+        .map(|id| String::from_utf8_lossy(side.section_name(id)).into_owned());
     if m.kind == elf::STT_SECTION {
-        format!("`{name}{:+#x}`", total)
+        let total = m.value as i64 + addend;
+        format!("`{}{total:+#x}`", section_name.unwrap_or_default())
     } else {
-        format!("`{name}{:+#x}`{place}", total)
+        let name = String::from_utf8_lossy(m.name);
+        match section_name {
+            Some(s) => format!("`{name}{addend:+#x}` ({s})"),
+            None => format!("`{name}{addend:+#x}`"),
+        }
     }
 }
 
@@ -826,46 +867,97 @@ type RelocMeaning = (u32, u64, u32, i64, u64, u32);
 
 struct ProofSide<'e, 'a> {
     elf: &'e Elf<'a>,
-    keys: Vec<SectionKey<'a>>,
+    /// For the stripped file: the original's index of each section ([`match_sections`]);
+    /// `None` for the original itself, whose sections are named by their own index.
+    matches: Option<Vec<u32>>,
     symbols: SymbolTable<'a>,
-    /// Hash of each symbol's meaning, by index.
-    sym_hash: Vec<u64>,
+    /// Hash of each symbol's meaning, by index; computed only when relocations have to be
+    /// compared as sorted multisets.
+    sym_hash: std::cell::OnceCell<Vec<u64>>,
 }
 
 impl<'e, 'a> ProofSide<'e, 'a> {
-    fn new(elf: &'e Elf<'a>) -> std::result::Result<Self, String> {
+    fn new(elf: &'e Elf<'a>, matches: Option<Vec<u32>>) -> std::result::Result<Self, String> {
         let symbols = elf
             .symbols()
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "no symbol table".to_string())?;
-        let keys = section_keys(elf);
-        let sym_hash = (0..symbols.len() as u32)
-            .map(|i| {
-                let mut h = FastHasher::default();
-                symbols.get(i).map(|s| meaning(&s, &keys)).hash(&mut h);
-                h.finish()
-            })
-            .collect();
         Ok(ProofSide {
             elf,
-            keys,
+            matches,
             symbols,
-            sym_hash,
+            sym_hash: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The name both sides agree on for section `index`: the original's index, or, for a
+    /// section only the stripped file has, an id no original section has.
+    fn section_id(&self, index: usize) -> u32 {
+        match &self.matches {
+            None => index as u32,
+            Some(m) => match m.get(index).copied() {
+                Some(UNMATCHED) | None => UNMATCHED - index as u32,
+                Some(old) => old,
+            },
+        }
+    }
+
+    /// The name of the section `id` names ([`ProofSide::section_id`]).
+    fn section_name(&self, id: u32) -> &'a [u8] {
+        let index = match &self.matches {
+            None => Some(id as usize),
+            Some(m) => m.iter().position(|&o| o == id).or_else(|| {
+                (id > UNMATCHED - self.elf.sections.len() as u32).then(|| (UNMATCHED - id) as usize)
+            }),
+        };
+        index
+            .and_then(|i| self.elf.sections.get(i))
+            .map_or(&b""[..], |s| s.name())
+    }
+
+    fn meaning(&self, sym: &Symbol<'a>) -> SymbolMeaning<'a> {
+        let section = sym
+            .section()
+            .filter(|&i| i < self.elf.sections.len())
+            .map(|i| self.section_id(i));
+        SymbolMeaning {
+            // A section symbol's own name is not used (its section says what it means).
+            name: if sym.kind() == elf::STT_SECTION {
+                b""
+            } else {
+                sym.name
+            },
+            kind: sym.kind(),
+            bind: sym.bind(),
+            section,
+            special_shndx: if section.is_none() { sym.shndx } else { 0 },
+            value: sym.value,
+        }
+    }
+
+    fn sym_hashes(&self) -> &[u64] {
+        self.sym_hash.get_or_init(|| {
+            (0..self.symbols.len() as u32)
+                .map(|i| {
+                    let mut h = FastHasher::default();
+                    self.symbols.get(i).map(|s| self.meaning(&s)).hash(&mut h);
+                    h.finish()
+                })
+                .collect()
         })
     }
 
     /// The relocation sections that apply to allocated sections, as (target id, section
-    /// index), grouped by target id and in file order within a target; `target` gives the id
-    /// both sides agree on for a section.
-    fn rel_sections(&self, target: impl Fn(usize) -> u32) -> Vec<(u32, usize)> {
-        let mut out: Vec<(u32, usize)> = self
+    /// index), grouped by target id and in file order within a target.
+    fn rel_sections(&self) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = self
             .elf
             .sections
             .iter()
             .filter(|s| s.is_reloc())
             .filter_map(|s| {
                 let t = self.elf.sections.get(s.info as usize)?;
-                t.is_alloc().then(|| (target(t.index), s.index))
+                t.is_alloc().then(|| (self.section_id(t.index()), s.idx))
             })
             .collect();
         out.sort_unstable();
@@ -874,16 +966,13 @@ impl<'e, 'a> ProofSide<'e, 'a> {
 
     /// Every relocation of `sections` (all applying to target `id`), sorted: the multiset the
     /// proof falls back to when the two files list relocations in different orders.
-    fn relocations_of(&self, id: u32, sections: &[(u32, usize)]) -> Vec<RelocMeaning> {
+    fn relocations_of(&self, id: u32, sections: &[(u32, u32)]) -> Vec<RelocMeaning> {
+        let hashes = self.sym_hashes();
         let mut out = Vec::new();
         for &(_, i) in sections {
-            if let Ok(relocs) = self.elf.relocations(&self.elf.sections[i]) {
+            if let Ok(relocs) = self.elf.relocations(&self.elf.sections[i as usize]) {
                 out.extend(relocs.map(|r| {
-                    let h = self
-                        .sym_hash
-                        .get(r.sym as usize)
-                        .copied()
-                        .unwrap_or(u64::MAX);
+                    let h = hashes.get(r.sym as usize).copied().unwrap_or(u64::MAX);
                     (id, r.offset, r.rtype, r.addend, h, r.sym)
                 }));
             }
@@ -893,39 +982,37 @@ impl<'e, 'a> ProofSide<'e, 'a> {
     }
 
     /// The relocations of `sections`, in file order, without collecting them.
-    fn stream<'s>(&'s self, sections: &'s [(u32, usize)]) -> impl Iterator<Item = Reloc> + 's {
+    fn stream<'s>(&'s self, sections: &'s [(u32, u32)]) -> impl Iterator<Item = Reloc> + 's {
         sections.iter().flat_map(move |&(_, i)| {
             self.elf
-                .relocations(&self.elf.sections[i])
+                .relocations(&self.elf.sections[i as usize])
                 .into_iter()
                 .flatten()
         })
     }
 
     /// Gives back the pages of these sections once they have been compared.
-    fn release(&self, sections: &[(u32, usize)]) {
+    fn release(&self, sections: &[(u32, u32)]) {
         for &(_, i) in sections {
-            self.elf.release_section(&self.elf.sections[i]);
+            self.elf.release_section(&self.elf.sections[i as usize]);
         }
     }
 
-    /// The same relocations with full symbol meanings, for reporting differences in words.
-    fn relocations_in_words(&self, key: SectionKey<'a>) -> Vec<(Reloc, Option<SymbolMeaning<'a>>)> {
+    /// The relocations applying to section `id`, with full symbol meanings, for reporting
+    /// differences in words.
+    fn relocations_in_words(&self, id: u32) -> Vec<(Reloc, Option<SymbolMeaning<'a>>)> {
         let mut out = Vec::new();
         for s in self.elf.sections.iter().filter(|s| s.is_reloc()) {
             let Some(target) = self.elf.sections.get(s.info as usize) else {
                 continue;
             };
-            if self.keys[target.index] != key {
+            if self.section_id(target.index()) != id {
                 continue;
             }
             if let Ok(relocs) = self.elf.relocations(s) {
-                out.extend(relocs.map(|r| {
-                    (
-                        r,
-                        self.symbols.get(r.sym).map(|sym| meaning(&sym, &self.keys)),
-                    )
-                }));
+                out.extend(
+                    relocs.map(|r| (r, self.symbols.get(r.sym).map(|sym| self.meaning(&sym)))),
+                );
             }
         }
         out.sort_by_key(|(r, _)| (r.offset, r.rtype));
@@ -963,8 +1050,8 @@ fn same_symbol(a: u32, b: u32, old: &ProofSide, new: &ProofSide, confirmed: &mut
     if slot.as_deref() == Some(&b) {
         return true;
     }
-    let m_old = old.symbols.get(a).map(|s| meaning(&s, &old.keys));
-    let m_new = new.symbols.get(b).map(|s| meaning(&s, &new.keys));
+    let m_old = old.symbols.get(a).map(|s| old.meaning(&s));
+    let m_new = new.symbols.get(b).map(|s| new.meaning(&s));
     if m_old.is_none() || m_old != m_new {
         return false;
     }
@@ -972,6 +1059,80 @@ fn same_symbol(a: u32, b: u32, old: &ProofSide, new: &ProofSide, confirmed: &mut
         *slot = b;
     }
     true
+}
+
+/// The same relocations in the same order (what every strip tool keeps): the common case,
+/// compared as the entries are read. One relocation section a side is compared as raw
+/// entries, which is most of the work on a large module.
+fn same_in_order(
+    sa: &[(u32, u32)],
+    sb: &[(u32, u32)],
+    old: &ProofSide,
+    new: &ProofSide,
+    confirmed: &mut [u32],
+) -> bool {
+    if let ([(_, ia)], [(_, ib)]) = (sa, sb) {
+        let (x, y) = (
+            &old.elf.sections[*ia as usize],
+            &new.elf.sections[*ib as usize],
+        );
+        if x.sh_type == y.sh_type && old.elf.endian == new.elf.endian {
+            if let (Ok(ra), Ok(rb)) = (old.elf.relocations(x), new.elf.relocations(y)) {
+                let en = old.elf.endian;
+                let (da, db) = (ra.bytes(), rb.bytes());
+                if da.len() != db.len() {
+                    return false;
+                }
+                let es = ra.entry_size();
+                // A large section is handed back as it is read, with the symbol tables its
+                // entries sent us to (read at random).
+                let chunk = RELOCS_PER_RELEASE * es;
+                for (ca, cb) in da.chunks(chunk).zip(db.chunks(chunk)) {
+                    for (ea, eb) in ca.chunks_exact(es).zip(cb.chunks_exact(es)) {
+                        // Offset and addend as bytes; the info word decoded for type and symbol.
+                        if ea[..8] != eb[..8] || ea[16..] != eb[16..] {
+                            return false;
+                        }
+                        let ia = en.u64(elf::array(ea, 8).unwrap_or_default());
+                        let ib = en.u64(elf::array(eb, 8).unwrap_or_default());
+                        if ia as u32 != ib as u32
+                            || !same_symbol(
+                                (ia >> 32) as u32,
+                                (ib >> 32) as u32,
+                                old,
+                                new,
+                                confirmed,
+                            )
+                        {
+                            return false;
+                        }
+                    }
+                    if ca.len() == chunk {
+                        old.elf.release_slice(ca);
+                        new.elf.release_slice(cb);
+                        old.elf.release_tables();
+                        new.elf.release_tables();
+                    }
+                }
+                return true;
+            }
+        }
+    }
+    let mut ia = old.stream(sa);
+    let mut ib = new.stream(sb);
+    loop {
+        match (ia.next(), ib.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) => {
+                if (x.offset, x.rtype, x.addend) != (y.offset, y.rtype, y.addend)
+                    || !same_symbol(x.sym, y.sym, old, new, confirmed)
+                {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Proves `stripped` is `original` minus debug information. `debug_may_remain` is for the
@@ -984,7 +1145,19 @@ pub fn check_equivalence(
 ) {
     let mut f = Findings(out);
     let ne = Category::NotEquivalent;
-    let (new, old) = match (ProofSide::new(stripped), ProofSide::new(original)) {
+    let matches = match_sections(stripped, original);
+    stripped.release_tables();
+    original.release_tables();
+    let mut old_to_new = vec![UNMATCHED; original.sections.len()];
+    for (n, &o) in matches.iter().enumerate() {
+        if let Some(slot) = old_to_new.get_mut(o as usize) {
+            *slot = n as u32;
+        }
+    }
+    let (new, old) = match (
+        ProofSide::new(stripped, Some(matches)),
+        ProofSide::new(original, None),
+    ) {
         (Ok(n), Ok(o)) => (n, o),
         (Err(e), _) => {
             return f.error(
@@ -1013,22 +1186,16 @@ pub fn check_equivalence(
     }
 
     // Allocated sections: same name, type, flags, size, alignment and bytes.
-    let new_by_key: FastMap<SectionKey, &Section> = stripped
-        .sections
-        .iter()
-        .map(|s| (new.keys[s.index], s))
-        .collect();
     let kept_by_bytes = |s: &Section| {
         s.is_alloc()
             || matches!(
-                s.name,
+                s.name(),
                 b".modinfo" | b"__versions" | b".gnu.linkonce.this_module" | b".BTF" | b".comment"
             )
             || s.sh_type == elf::SHT_NOTE
     };
     for s in original.sections.iter().filter(|s| kept_by_bytes(s)) {
-        let key = old.keys[s.index];
-        let Some(n) = new_by_key.get(&key) else {
+        let Some(n) = stripped.sections.get(old_to_new[s.index()] as usize) else {
             f.error(
                 ne,
                 Some(s),
@@ -1037,21 +1204,15 @@ pub fn check_equivalence(
             );
             continue;
         };
-        if (n.sh_type, n.flags, n.size, n.addralign) != (s.sh_type, s.flags, s.size, s.addralign) {
+        let (align_old, align_new) = (original.section_addralign(s), stripped.section_addralign(n));
+        if (n.sh_type, n.flags, n.size, align_new) != (s.sh_type, s.flags, s.size, align_old) {
             f.error(
                 ne,
                 Some(n),
                 None,
                 format!(
                     "type/flags/size/alignment changed: was {}/{:#x}/{}/{}, now {}/{:#x}/{}/{}",
-                    s.sh_type,
-                    s.flags,
-                    s.size,
-                    s.addralign,
-                    n.sh_type,
-                    n.flags,
-                    n.size,
-                    n.addralign
+                    s.sh_type, s.flags, s.size, align_old, n.sh_type, n.flags, n.size, align_new
                 ),
             );
             continue;
@@ -1064,7 +1225,10 @@ pub fn check_equivalence(
                         ne,
                         Some(n),
                         Some(n.offset + at as u64),
-                        format!("contents differ from the original at {}+{at:#x}", n.name()),
+                        format!(
+                            "contents differ from the original at {}+{at:#x}",
+                            n.display_name()
+                        ),
                     );
                 }
                 (Err(e), _) | (_, Err(e)) => f.error(ne, Some(n), Some(e.offset), e.reason),
@@ -1074,15 +1238,11 @@ pub fn check_equivalence(
             original.release_section(s);
         }
     }
-    // Each of the original's sections by meaning, to its index.
-    let old_index: FastMap<SectionKey, u32> = old
-        .keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| (*k, i as u32))
-        .collect();
+    // End of a pass: hand back what is gathered (and the names the pass compared).
+    stripped.release_tables();
+    original.release_tables();
     for n in stripped.sections.iter().filter(|s| s.is_alloc()) {
-        if !old_index.contains_key(&new.keys[n.index]) {
+        if new.section_id(n.index()) >= original.sections.len() as u32 {
             f.error(
                 ne,
                 Some(n),
@@ -1092,25 +1252,15 @@ pub fn check_equivalence(
         }
     }
 
-    // Relocations of allocated sections, by meaning. Both sides name a target section by the
-    // original's index; a section only the stripped file has gets an id of its own.
-    let old_rels = old.rel_sections(|i| i as u32);
-    let new_rels = new.rel_sections(|i| {
-        old_index
-            .get(&new.keys[i])
-            .copied()
-            .unwrap_or(u32::MAX - i as u32)
-    });
-    let key_of = |id: u32| {
-        old.keys
-            .get(id as usize)
-            .copied()
-            .unwrap_or_else(|| new.keys[(u32::MAX - id) as usize])
-    };
+    // Relocations of allocated sections, by meaning; both sides name a target section by
+    // the original's index.
+    let old_rels = old.rel_sections();
+    let new_rels = new.rel_sections();
     // confirmed[old symbol] = the new symbol whose meaning was found equal to it.
-    let mut confirmed = vec![u32::MAX; old.symbols.len()];
-    let mut differing: Vec<SectionKey> = Vec::new();
+    let mut confirmed = vec![UNMATCHED; old.symbols.len()];
+    let mut differing: Vec<u32> = Vec::new();
     let (mut a, mut b) = (&old_rels[..], &new_rels[..]);
+    let mut since_release = 0;
     while !a.is_empty() || !b.is_empty() {
         // The next target id in either list, and each list's relocation sections for it.
         let id = match (a.first(), b.first()) {
@@ -1122,32 +1272,8 @@ pub fn check_equivalence(
         let na = a.iter().take_while(|r| r.0 == id).count();
         let nb = b.iter().take_while(|r| r.0 == id).count();
         let (sa, sb) = (&a[..na], &b[..nb]);
-        // Fast path: the same relocations in the same order (what every strip tool keeps),
-        // compared as they are read. Otherwise compare them as sorted multisets.
-        let in_order = {
-            let mut ia = old.stream(sa);
-            let mut ib = new.stream(sb);
-            loop {
-                match (ia.next(), ib.next()) {
-                    (None, None) => break true,
-                    (Some(x), Some(y)) => {
-                        let (hx, hy) = (
-                            old.sym_hash.get(x.sym as usize),
-                            new.sym_hash.get(y.sym as usize),
-                        );
-                        if (x.offset, x.rtype, x.addend) != (y.offset, y.rtype, y.addend)
-                            || hx.is_none()
-                            || hx != hy
-                            || !same_symbol(x.sym, y.sym, &old, &new, &mut confirmed)
-                        {
-                            break false;
-                        }
-                    }
-                    _ => break false,
-                }
-            }
-        };
-        if !in_order
+        // Otherwise compare them as sorted multisets.
+        if !same_in_order(sa, sb, &old, &new, &mut confirmed)
             && !same_relocations(
                 &old.relocations_of(id, sa),
                 &new.relocations_of(id, sb),
@@ -1156,17 +1282,38 @@ pub fn check_equivalence(
                 &mut confirmed,
             )
         {
-            differing.push(key_of(id));
+            differing.push(id);
         }
         old.release(sa);
         new.release(sb);
+        // The symbols they used were read at random: hand those pages back now and then.
+        since_release += sa.len() + sb.len();
+        if since_release >= RELOC_SECTIONS_PER_TABLE_RELEASE {
+            since_release = 0;
+            old.elf.release_tables();
+            new.elf.release_tables();
+        }
         a = &a[na..];
         b = &b[nb..];
     }
-    for key in differing {
-        let name = String::from_utf8_lossy(key.0);
-        let was = old.relocations_in_words(key);
-        let now = new.relocations_in_words(key);
+    old.elf.release_tables();
+    new.elf.release_tables();
+    for id in differing {
+        let name = old
+            .elf
+            .sections
+            .get(id as usize)
+            .map(|s| s.name())
+            .or_else(|| {
+                new.elf
+                    .sections
+                    .get((UNMATCHED - id) as usize)
+                    .map(|s| s.name())
+            })
+            .unwrap_or_default();
+        let name = String::from_utf8_lossy(name);
+        let was = old.relocations_in_words(id);
+        let now = new.relocations_in_words(id);
         let mut shown = 0;
         let mut changed = 0usize;
         for i in 0..was.len().max(now.len()) {
@@ -1191,10 +1338,12 @@ pub fn check_equivalence(
                         "`{name}+{:#x}`: was {}, now {}",
                         w.0.offset,
                         w.1.as_ref()
-                            .map_or("a symbol out of range".into(), |m| describe(m, w.0.addend)),
+                            .map_or("a symbol out of range".into(), |m| describe(
+                                m, w.0.addend, &old
+                            )),
                         n.1.as_ref().map_or(
                             format!("symbol index {} past the end of the symbol table", n.0.sym),
-                            |m| describe(m, n.0.addend)
+                            |m| describe(m, n.0.addend, &new)
                         ),
                     ),
                     (Some(w), None) => format!("`{name}+{:#x}`: relocation lost", w.0.offset),
@@ -1220,6 +1369,8 @@ pub fn check_equivalence(
     // Strip tools keep the order of the symbols they keep: compare as read, and sort only
     // when that fails.
     let in_order = named_symbols_in_order(&old).eq(named_symbols_in_order(&new));
+    old.elf.release_tables();
+    new.elf.release_tables();
     let (a, b) = if in_order {
         (Vec::new(), Vec::new())
     } else {
@@ -1263,6 +1414,8 @@ pub fn check_equivalence(
             }
         }
     }
+    stripped.flush_release();
+    original.flush_release();
 }
 
 type NamedSymbol<'a> = (SymbolMeaning<'a>, u64, u8);
@@ -1273,14 +1426,19 @@ fn named_symbols_in_order<'s, 'a>(
 ) -> impl Iterator<Item = NamedSymbol<'a>> + 's {
     let elf = side.elf;
     (1..side.symbols.len() as u32)
-        .filter_map(|i| side.symbols.get(i))
+        .filter_map(move |i| {
+            if i % elf::SYMBOLS_PER_RELEASE == 0 {
+                elf.release_symbols(&side.symbols, i - elf::SYMBOLS_PER_RELEASE..i);
+            }
+            side.symbols.get(i)
+        })
         .filter(|s| !s.name.is_empty() && s.kind() != elf::STT_FILE && s.kind() != elf::STT_SECTION)
         .filter(|s| {
             s.section()
                 .and_then(|i| elf.sections.get(i))
                 .is_none_or(|sec| !sec.is_debug())
         })
-        .map(|s| (meaning(&s, &side.keys), s.size, s.other))
+        .map(|s| (side.meaning(&s), s.size, s.other))
 }
 
 /// The named symbols as a sorted multiset (when the two tables order them differently).
@@ -1290,7 +1448,7 @@ fn named_symbols<'a>(side: &ProofSide<'_, 'a>) -> Vec<NamedSymbol<'a>> {
     v
 }
 
-type GroupMeaning<'a> = (&'a [u8], u32, Vec<SectionKey<'a>>);
+type GroupMeaning<'a> = (&'a [u8], u32, Vec<u32>);
 
 fn groups<'a>(side: &ProofSide<'_, 'a>) -> Vec<GroupMeaning<'a>> {
     let elf = side.elf;
@@ -1300,11 +1458,11 @@ fn groups<'a>(side: &ProofSide<'_, 'a>) -> Vec<GroupMeaning<'a>> {
             continue;
         };
         let sig = side.symbols.get(g.info).map_or(&b""[..], |s| s.name);
-        let mut m: Vec<SectionKey<'a>> = members
+        let mut m: Vec<u32> = members
             .iter()
             .filter_map(|&i| elf.sections.get(i as usize))
             .filter(|s| !elf.is_debug_or_debug_relocs(s))
-            .map(|s| side.keys[s.index])
+            .map(|s| side.section_id(s.index()))
             .collect();
         m.sort();
         if !m.is_empty() {
@@ -1484,4 +1642,71 @@ fn print_report(r: &Report) {
             .map(|m| format!(", {m}"))
             .unwrap_or_default()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/modules")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The k-th section called `name` in `elf`, for section `index`.
+    fn occurrence(elf: &Elf, index: usize) -> usize {
+        let name = elf.sections[index].name();
+        elf.sections[..index]
+            .iter()
+            .filter(|s| s.name() == name)
+            .count()
+    }
+
+    #[test]
+    fn sections_match_in_order_past_removed_debug_sections() {
+        let data = fixture("modeset-like-thinlto.ko");
+        let original = Elf::parse(&data).unwrap();
+        let mut stripped = Elf::parse(&data).unwrap();
+        stripped
+            .sections
+            .retain(|s| !original.is_debug_or_debug_relocs(s));
+        assert!(stripped.sections.len() < original.sections.len());
+        let matches = match_sections(&stripped, &original);
+        let expected: Vec<u32> = stripped.sections.iter().map(|s| s.idx).collect();
+        assert_eq!(matches, expected);
+    }
+
+    #[test]
+    fn sections_in_another_order_match_by_name_and_occurrence() {
+        // 10 relocation sections named .rela.data apply to .data in this module.
+        let data = fixture("modeset-like-thinlto.ko");
+        let original = Elf::parse(&data).unwrap();
+        let mut stripped = Elf::parse(&data).unwrap();
+        stripped.sections.reverse();
+        let matches = match_sections(&stripped, &original);
+        let mut seen = vec![false; original.sections.len()];
+        for (n, &o) in matches.iter().enumerate() {
+            let o = o as usize;
+            assert_eq!(original.sections[o].name(), stripped.sections[n].name());
+            assert_eq!(occurrence(&original, o), occurrence(&stripped, n));
+            assert!(!seen[o], "section {o} matched twice");
+            seen[o] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn a_missing_section_that_is_not_debug_is_not_walked_over() {
+        let data = fixture("modeset-like-thinlto.ko");
+        let original = Elf::parse(&data).unwrap();
+        let mut stripped = Elf::parse(&data).unwrap();
+        let comment = original.section_by_name(".comment").unwrap().idx;
+        stripped.sections.retain(|s| s.idx != comment);
+        let matches = match_sections(&stripped, &original);
+        let expected: Vec<u32> = stripped.sections.iter().map(|s| s.idx).collect();
+        assert_eq!(matches, expected);
+        assert!(!matches.contains(&comment));
+    }
 }

@@ -127,7 +127,7 @@ fn native_output_has_the_section_list_of_llvm_strip() {
                 .iter()
                 .map(|s| {
                     (
-                        s.name.to_vec(),
+                        s.name().to_vec(),
                         s.sh_type,
                         s.flags,
                         if regenerated(s) { 0 } else { s.size },

@@ -255,7 +255,7 @@ fn truncated_and_bit_flipped_modules_never_panic() {
     let orig = Elf::parse(&data).unwrap();
     let mut cuts: Vec<usize> = (0..=64).collect();
     for s in &orig.sections {
-        cuts.push(orig.section_header_offset(s.index) as usize);
+        cuts.push(orig.section_header_offset(s.index()) as usize);
         cuts.push(s.offset as usize);
         cuts.push((s.offset + s.size) as usize);
     }

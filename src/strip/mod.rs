@@ -121,11 +121,9 @@ pub fn gnu_strip_hazards(elf: &Elf) -> Vec<String> {
     if members.windows(2).any(|w| w[0] == w[1]) {
         hazards.push("a section belongs to several section groups".into());
     }
-    if elf
-        .sections
-        .iter()
-        .any(|s| s.flags & elf::SHF_GROUP != 0 && matches!(s.name, b".data" | b".bss" | b".rodata"))
-    {
+    if elf.sections.iter().any(|s| {
+        s.flags & elf::SHF_GROUP != 0 && matches!(s.name(), b".data" | b".bss" | b".rodata")
+    }) {
         hazards.push("SHF_GROUP on .data/.bss/.rodata (merged by the module linker script)".into());
     }
     if elf.extended_numbering {
@@ -283,9 +281,9 @@ fn prove(
     original: &Elf,
     debug_may_remain: bool,
 ) -> std::result::Result<(), String> {
-    let mut elf = Elf::parse(candidate).map_err(|e| format!("output is not ELF: {e}"))?;
     // Safety: `candidate` is a read-only file mapping (its type says so).
-    unsafe { elf.mark_mapped() };
+    let elf =
+        unsafe { Elf::parse_mapped(candidate) }.map_err(|e| format!("output is not ELF: {e}"))?;
     let mut findings = Vec::new();
     verify::check_equivalence(&elf, original, debug_may_remain, &mut findings);
     if let Some(f) = findings.iter().find(|f| f.severity == Severity::Error) {

@@ -32,7 +32,7 @@ impl std::fmt::Display for RefusedError {
 
 fn refuse(section: Option<&Section>, reason: impl Into<String>) -> RefusedError {
     RefusedError {
-        section: section.map(|s| format!("[{}] {}", s.index, s.name())),
+        section: section.map(|s| format!("[{}] {}", s.index(), s.display_name())),
         reason: reason.into(),
     }
 }
@@ -86,11 +86,11 @@ fn removed_sections(elf: &Elf) -> Result<Vec<bool>, RefusedError> {
                 .iter()
                 .all(|&m| (m as usize) < n && removed[m as usize])
         {
-            removed[s.index] = true;
+            removed[s.index()] = true;
         }
     }
     // A kept section ordered after a removed one (SHF_LINK_ORDER) would lose its anchor.
-    for s in elf.sections.iter().filter(|s| !removed[s.index]) {
+    for s in elf.sections.iter().filter(|s| !removed[s.index()]) {
         if s.flags & elf::SHF_LINK_ORDER != 0
             && removed.get(s.link as usize).copied().unwrap_or(false)
         {
@@ -103,43 +103,56 @@ fn removed_sections(elf: &Elf) -> Result<Vec<bool>, RefusedError> {
     Ok(removed)
 }
 
-/// A string table with tail merging ("_foo" is stored once for "bar_foo" and "_foo").
-struct StringTable<'a> {
-    bytes: Vec<u8>,
-    offsets: FastMap<&'a [u8], u32>,
+/// Orders byte strings by their bytes read backwards, eight at a time, so that a string
+/// sorts next to the longer strings that end with it.
+fn cmp_reversed(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let (mut i, mut j) = (a.len(), b.len());
+    while i >= 8 && j >= 8 {
+        // Little-endian: the last byte is the most significant, so it decides first.
+        let x = elf::array::<8>(a, i - 8).map_or(0, u64::from_le_bytes);
+        let y = elf::array::<8>(b, j - 8).map_or(0, u64::from_le_bytes);
+        if x != y {
+            return x.cmp(&y);
+        }
+        i -= 8;
+        j -= 8;
+    }
+    a[..i].iter().rev().cmp(b[..j].iter().rev())
 }
 
-impl<'a> StringTable<'a> {
-    fn build(names: impl IntoIterator<Item = &'a [u8]>) -> Self {
-        let mut unique: Vec<&[u8]> = names.into_iter().filter(|n| !n.is_empty()).collect();
-        // Sort by reversed bytes, longest first among equal suffixes, so a string that is a
-        // suffix of the previous one can point into it.
-        unique.sort_unstable_by(|a, b| b.iter().rev().cmp(a.iter().rev()));
-        unique.dedup();
+/// A string table with tail merging ("_foo" is stored once for "bar_foo" and "_foo").
+/// `offsets[i]` is where the `i`-th name given to [`StringTable::build`] landed.
+struct StringTable {
+    bytes: Vec<u8>,
+    offsets: Vec<u32>,
+}
+
+impl StringTable {
+    fn build(names: &[&[u8]]) -> Self {
+        let mut order: Vec<u32> = (0..names.len() as u32)
+            .filter(|&i| !names[i as usize].is_empty())
+            .collect();
+        // Longest first among equal suffixes, so a string that is a suffix of the previous
+        // one can point into it.
+        order.sort_unstable_by(|&a, &b| cmp_reversed(names[b as usize], names[a as usize]));
         let mut bytes = vec![0u8];
-        let mut offsets = FastMap::with_capacity_and_hasher(unique.len(), Default::default());
+        let mut offsets = vec![0u32; names.len()];
         let mut prev: Option<(&[u8], u32)> = None;
-        for name in unique {
+        for i in order {
+            let name = names[i as usize];
             if let Some((p, off)) = prev {
                 if p.ends_with(name) {
-                    offsets.insert(name, off + (p.len() - name.len()) as u32);
+                    offsets[i as usize] = off + (p.len() - name.len()) as u32;
                     continue;
                 }
             }
             let off = bytes.len() as u32;
             bytes.extend_from_slice(name);
             bytes.push(0);
-            offsets.insert(name, off);
+            offsets[i as usize] = off;
             prev = Some((name, off));
         }
         StringTable { bytes, offsets }
-    }
-    fn offset(&self, name: &[u8]) -> u32 {
-        if name.is_empty() {
-            0
-        } else {
-            self.offsets.get(name).copied().unwrap_or(0)
-        }
     }
 }
 
@@ -172,18 +185,33 @@ fn put_uleb128(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// New contents of a section, when it is not copied from the input.
+/// What a kept section's contents are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contents {
+    /// The input's bytes, unchanged.
     Copy,
-    New(Vec<u8>),
-    /// A relocation section: the input's entries with symbol indices renumbered while they
-    /// are written (the largest kept sections; never held in memory whole).
-    Relocs {
-        entsize: usize,
-    },
+    /// The input's relocations with symbol indices renumbered as they are written.
+    Relocs,
+    /// The kept symbols, written from the input's entries.
+    Symtab,
+    /// Their extended section indices.
+    SymtabShndx,
+    /// The rebuilt symbol string table.
+    Strtab,
+    /// The rebuilt section name table (when it is not the symbol string table).
+    Shstrtab,
+    /// Rebuilt in memory: a group or `.llvm_addrsig` (small, and few).
+    Built,
 }
 
+/// Entries of the symbol table (and its index table) written per write.
+const SYM_CHUNK: usize = 4096;
+
 /// Strips debug information from `elf`, writing the new file to `out`.
+///
+/// Memory stays a small multiple of the section and symbol counts: contents are copied
+/// from the input as they are written (and its pages given back), and only the string
+/// tables, groups and `.llvm_addrsig` are rebuilt in memory.
 pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedError> {
     let en = elf.endian;
     if elf.header.e_type != elf::ET_REL {
@@ -194,18 +222,18 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
     }
     let n = elf.sections.len();
     let removed = removed_sections(elf)?;
-    let mut new_index = vec![0u32; n];
-    let mut kept = Vec::with_capacity(n);
+    const GONE: u32 = u32::MAX;
+    let mut new_index = vec![GONE; n];
+    let mut kept: Vec<u32> = Vec::with_capacity(n);
     for s in &elf.sections {
-        if !removed[s.index] {
-            new_index[s.index] = kept.len() as u32;
-            kept.push(s.index);
+        if !removed[s.index()] {
+            new_index[s.index()] = kept.len() as u32;
+            kept.push(s.idx);
         }
     }
-    let map_section = |old: u32| -> Option<u32> {
-        let i = old as usize;
-        (i < n && !removed[i]).then(|| new_index[i])
-    };
+    drop(removed);
+    let map_section =
+        |old: u32| -> Option<u32> { new_index.get(old as usize).copied().filter(|&i| i != GONE) };
 
     // Symbols: drop STT_FILE and those defined in removed sections, keep order (locals first).
     let symtab = elf.symbols().map_err(|e| refuse(None, e.reason))?;
@@ -213,104 +241,96 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         return Err(refuse(None, "no symbol table"));
     };
     let nsyms = symtab.len();
-    let mut sym_map: Vec<Option<u32>> = vec![None; nsyms];
-    let mut kept_syms = Vec::with_capacity(nsyms);
+    let mut sym_map = vec![GONE; nsyms];
+    let mut kept_syms: Vec<u32> = Vec::with_capacity(nsyms);
+    let mut symbol_names: Vec<&[u8]> = Vec::with_capacity(nsyms);
     let mut first_global = 0u32;
+    let mut needs_shndx = false;
     for i in 0..nsyms as u32 {
+        if i % elf::SYMBOLS_PER_RELEASE == 0 && i > 0 {
+            elf.release_symbols(&symtab, i - elf::SYMBOLS_PER_RELEASE..i);
+        }
         let sym = symtab.get(i).ok_or_else(|| {
             refuse(
                 elf.sections.get(symtab.section_index),
                 format!("symbol {i} is unreadable"),
             )
         })?;
-        let in_removed = sym.section().is_some_and(|s| s >= n || removed[s]);
-        let drop = i != 0 && (sym.kind() == elf::STT_FILE || in_removed);
-        if !drop {
-            sym_map[i as usize] = Some(kept_syms.len() as u32);
-            if i < symtab.first_global {
-                first_global += 1;
-            }
-            kept_syms.push(sym);
+        let section = sym.section();
+        let new_section = section.map(|s| map_section(s as u32));
+        let drop = i != 0 && (sym.kind() == elf::STT_FILE || new_section == Some(None));
+        if drop {
+            continue;
         }
+        if new_section
+            .flatten()
+            .is_some_and(|s| s >= elf::SHN_LORESERVE)
+        {
+            needs_shndx = true;
+        }
+        if new_section == Some(None) {
+            return Err(refuse(None, "symbol 0 is defined in a removed section"));
+        }
+        sym_map[i as usize] = kept_syms.len() as u32;
+        if i < symtab.first_global {
+            first_global += 1;
+        }
+        kept_syms.push(i);
+        symbol_names.push(sym.name);
     }
     let symbols_removed = nsyms - kept_syms.len();
+    let map_sym = |s: &Section, old: u32| -> Result<u32, RefusedError> {
+        sym_map
+            .get(old as usize)
+            .copied()
+            .filter(|&i| i != GONE)
+            .ok_or_else(|| {
+                refuse(
+                    Some(s),
+                    format!("refers to symbol {old}, which lives in a removed section"),
+                )
+            })
+    };
+    let shndx_index = kept.iter().copied().find(|&i| {
+        let s = &elf.sections[i as usize];
+        s.sh_type == elf::SHT_SYMTAB_SHNDX && s.link as usize == symtab.section_index
+    });
+    if needs_shndx && shndx_index.is_none() {
+        return Err(refuse(
+            None,
+            "symbols need extended section indices but there is no SHT_SYMTAB_SHNDX section",
+        ));
+    }
 
+    // The rebuilt string tables: symbol names, and section names (in the same table when
+    // the input shares one).
     let strtab_index = elf.sections[symtab.section_index].link as usize;
     let shared_strtab = strtab_index == elf.shstrndx;
-    // Names for the rebuilt string tables.
-    let section_names = kept.iter().map(|&i| elf.sections[i].name);
-    let symbol_names = kept_syms.iter().map(|s| s.name);
+    let section_names = kept.iter().map(|&i| elf.sections[i as usize].name());
     let (strtab, shstrtab) = if shared_strtab {
-        (StringTable::build(section_names.chain(symbol_names)), None)
+        symbol_names.extend(section_names);
+        (StringTable::build(&symbol_names), None)
     } else {
+        let names: Vec<&[u8]> = section_names.collect();
         (
-            StringTable::build(symbol_names),
-            Some(StringTable::build(section_names)),
+            StringTable::build(&symbol_names),
+            Some(StringTable::build(&names)),
         )
     };
-    // Section names live in their own table, or share the symbol string table.
-    let section_name_table: &StringTable = shstrtab.as_ref().unwrap_or(&strtab);
-
-    let needs_xindex = kept.len() >= elf::SHN_LORESERVE as usize;
-    let map_sym = |s: &Section, old: u32| -> Result<u32, RefusedError> {
-        sym_map.get(old as usize).copied().flatten().ok_or_else(|| {
-            refuse(
-                Some(s),
-                format!("refers to symbol {old}, which lives in a removed section"),
-            )
-        })
+    drop(symbol_names);
+    elf.release_tables();
+    let symbol_name_offset = |j: usize| strtab.offsets[j];
+    let section_name_offset = |k: usize| match &shstrtab {
+        Some(t) => t.offsets[k],
+        None => strtab.offsets[kept_syms.len() + k],
     };
+    let section_name_bytes = &shstrtab.as_ref().unwrap_or(&strtab).bytes;
 
-    // Contents of the sections that change.
-    let mut contents: Vec<Contents> = Vec::with_capacity(kept.len());
-    let mut shndx_out: Option<Vec<u8>> = None;
+    // Groups and `.llvm_addrsig`, rebuilt with the new numbers.
+    let mut built: FastMap<u32, Vec<u8>> = FastMap::default();
     for &i in &kept {
-        let s = &elf.sections[i];
-        let data = || elf.section_data(s).map_err(|e| refuse(Some(s), e.reason));
-        let c = if i == symtab.section_index {
-            let mut buf = Vec::with_capacity(kept_syms.len() * elf::SYM64_SIZE);
-            let mut xtab = Vec::new();
-            for sym in &kept_syms {
-                let (raw, ext) = match sym.section() {
-                    Some(old) => {
-                        let new = map_section(old as u32)
-                            .ok_or_else(|| refuse(Some(s), "symbol in removed section survived"))?;
-                        if new >= elf::SHN_LORESERVE {
-                            (elf::SHN_XINDEX as u16, new)
-                        } else {
-                            (new as u16, 0)
-                        }
-                    }
-                    None => (sym.raw_shndx, 0),
-                };
-                buf.extend_from_slice(&en.put_u32(strtab.offset(sym.name)));
-                buf.push(sym.info);
-                buf.push(sym.other);
-                buf.extend_from_slice(&en.put_u16(raw));
-                buf.extend_from_slice(&en.put_u64(sym.value));
-                buf.extend_from_slice(&en.put_u64(sym.size));
-                xtab.extend_from_slice(&en.put_u32(ext));
-            }
-            shndx_out = Some(xtab);
-            Contents::New(buf)
-        } else if i == strtab_index {
-            Contents::New(strtab.bytes.clone())
-        } else if i == elf.shstrndx {
-            Contents::New(section_name_table.bytes.clone())
-        } else if s.sh_type == elf::SHT_SYMTAB_SHNDX {
-            Contents::Copy // filled from shndx_out below
-        } else if s.is_reloc() {
-            let d = data()?;
-            let entsize = if s.sh_type == elf::SHT_RELA {
-                elf::RELA64_SIZE
-            } else {
-                elf::REL64_SIZE
-            };
-            if d.len() % entsize != 0 {
-                return Err(refuse(Some(s), "size is not a multiple of the entry size"));
-            }
-            Contents::Relocs { entsize }
-        } else if s.sh_type == elf::SHT_GROUP {
+        let s = &elf.sections[i as usize];
+        if s.sh_type == elf::SHT_GROUP {
             let (flags, members) = elf.group(s).map_err(|e| refuse(Some(s), e.reason))?;
             let mut buf = en.put_u32(flags).to_vec();
             for m in members {
@@ -318,70 +338,53 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
                     buf.extend_from_slice(&en.put_u32(new));
                 }
             }
-            Contents::New(buf)
+            built.insert(i, buf);
         } else if s.sh_type == elf::SHT_LLVM_ADDRSIG {
-            let d = data()?;
+            let d = elf.section_data(s).map_err(|e| refuse(Some(s), e.reason))?;
             let mut buf = Vec::with_capacity(d.len());
             let mut pos = 0;
             while pos < d.len() {
                 let old =
                     uleb128(d, &mut pos).ok_or_else(|| refuse(Some(s), "bad ULEB128 entry"))?;
                 // Entries for removed symbols simply go, as llvm-objcopy does.
-                if let Some(new) = sym_map.get(old as usize).copied().flatten() {
+                if let Some(&new) = sym_map.get(old as usize).filter(|&&x| x != GONE) {
                     put_uleb128(&mut buf, u64::from(new));
                 }
             }
-            Contents::New(buf)
+            built.insert(i, buf);
+        }
+    }
+    let contents_of = |s: &Section| -> Contents {
+        let i = s.index();
+        if i == symtab.section_index {
+            Contents::Symtab
+        } else if i == strtab_index {
+            Contents::Strtab
+        } else if i == elf.shstrndx {
+            Contents::Shstrtab
+        } else if Some(s.idx) == shndx_index {
+            Contents::SymtabShndx
+        } else if s.is_reloc() {
+            Contents::Relocs
+        } else if built.contains_key(&s.idx) {
+            Contents::Built
         } else {
             Contents::Copy
-        };
-        contents.push(c);
-    }
-    if let Some(pos) = kept
-        .iter()
-        .position(|&i| elf.sections[i].sh_type == elf::SHT_SYMTAB_SHNDX)
-    {
-        contents[pos] = Contents::New(shndx_out.unwrap_or_default());
-    } else if shndx_out
-        .as_ref()
-        .is_some_and(|x| x.chunks_exact(4).any(|c| c != [0; 4]))
-    {
-        return Err(refuse(
-            None,
-            "symbols need extended section indices but there is no SHT_SYMTAB_SHNDX section",
-        ));
-    }
-
-    // Layout: sections in input order after the ELF header, each at its alignment; then the
-    // section header table.
-    let mut headers = Vec::with_capacity(kept.len());
-    let mut pos = elf::EHDR64_SIZE as u64;
-    for (k, &i) in kept.iter().enumerate() {
-        let s = &elf.sections[i];
-        let size = match &contents[k] {
-            Contents::New(v) => v.len() as u64,
-            Contents::Copy | Contents::Relocs { .. } => {
-                if s.is_nobits() || i == 0 {
-                    0
-                } else {
-                    s.size
-                }
-            }
-        };
-        let align = s.addralign.max(1);
-        // A corrupt alignment would make the output arbitrarily large.
-        if !align.is_power_of_two() || align > MAX_ALIGN {
-            return Err(refuse(
-                Some(s),
-                format!("implausible alignment {}", s.addralign),
-            ));
         }
-        if i != 0 {
-            pos = pos.div_ceil(align) * align;
+    };
+    let size_of = |s: &Section| -> u64 {
+        match contents_of(s) {
+            Contents::Symtab => (kept_syms.len() * elf::SYM64_SIZE) as u64,
+            Contents::SymtabShndx => (kept_syms.len() * 4) as u64,
+            Contents::Strtab => strtab.bytes.len() as u64,
+            Contents::Shstrtab => section_name_bytes.len() as u64,
+            Contents::Built => built.get(&s.idx).map_or(0, |b| b.len() as u64),
+            Contents::Copy | Contents::Relocs => s.size,
         }
-        let link = if i == 0 {
-            0
-        } else if link_is_section(s) && s.link != 0 {
+    };
+    // sh_link and sh_info in the new numbering.
+    let link_and_info = |s: &Section| -> Result<(u32, u32), RefusedError> {
+        let link = if link_is_section(s) && s.link != 0 {
             map_section(s.link).ok_or_else(|| {
                 refuse(
                     Some(s),
@@ -391,7 +394,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         } else {
             s.link
         };
-        let info = if i == symtab.section_index {
+        let info = if s.index() == symtab.section_index {
             first_global
         } else if s.sh_type == elf::SHT_GROUP {
             map_sym(s, s.info)?
@@ -405,11 +408,40 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         } else {
             s.info
         };
-        headers.push((if i == 0 { 0 } else { pos }, link, info, size));
-        if i != 0 && !s.is_nobits() {
-            pos += size;
+        Ok((link, info))
+    };
+
+    // Layout: sections in input order after the ELF header, each at its alignment; then the
+    // section header table.
+    let mut offsets: Vec<u64> = Vec::with_capacity(kept.len());
+    let mut pos = elf::EHDR64_SIZE as u64;
+    for &i in &kept {
+        let s = &elf.sections[i as usize];
+        if i == 0 {
+            offsets.push(0);
+            continue;
+        }
+        if s.is_reloc() && s.size % reloc_entsize(s) as u64 != 0 {
+            return Err(refuse(Some(s), "size is not a multiple of the entry size"));
+        }
+        let addralign = elf.section_addralign(s);
+        let align = addralign.max(1);
+        // A corrupt alignment would make the output arbitrarily large.
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            return Err(refuse(
+                Some(s),
+                format!("implausible alignment {addralign}"),
+            ));
+        }
+        link_and_info(s)?;
+        pos = pos.div_ceil(align) * align;
+        offsets.push(pos);
+        if !s.is_nobits() {
+            pos += size_of(s);
         }
     }
+    elf.release_section_headers();
+    elf.flush_release();
     let shoff = pos.div_ceil(8) * 8;
     // Stripping only removes bytes; anything else means the input lied about its layout.
     if shoff > elf.data.len() as u64 + kept.len() as u64 * MAX_ALIGN.min(4096) {
@@ -419,6 +451,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         ));
     }
     let shnum = kept.len();
+    let needs_xindex = shnum >= elf::SHN_LORESERVE as usize;
     let shstrndx = new_index[elf.shstrndx];
 
     // Write, in layout order.
@@ -436,23 +469,22 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         shstrndx as u16
     }));
     w.write_all(&ehdr).map_err(io)?;
+    let mut buf: Vec<u8> = Vec::new();
     for (k, &i) in kept.iter().enumerate() {
-        let s = &elf.sections[i];
+        let s = &elf.sections[i as usize];
         if i == 0 || s.is_nobits() {
             continue;
         }
-        let (offset, ..) = headers[k];
-        pad_to(&mut w, offset).map_err(io)?;
+        pad_to(&mut w, offsets[k]).map_err(io)?;
         let input = || elf.section_data(s).map_err(|e| refuse(Some(s), e.reason));
-        match &contents[k] {
-            Contents::New(v) => w.write_all(v).map_err(io)?,
+        match contents_of(s) {
             Contents::Copy => w.write_all(input()?).map_err(io)?,
-            Contents::Relocs { entsize } => {
-                let mut buf = Vec::with_capacity(RELOC_CHUNK * entsize);
+            Contents::Relocs => {
+                let entsize = reloc_entsize(s);
                 for chunk in input()?.chunks(RELOC_CHUNK * entsize) {
                     buf.clear();
                     buf.extend_from_slice(chunk);
-                    for e in buf.chunks_exact_mut(*entsize) {
+                    for e in buf.chunks_exact_mut(entsize) {
                         let info = en.u64(elf::array(e, 8).unwrap_or_default());
                         let sym = map_sym(s, (info >> 32) as u32)?;
                         let new_info = (u64::from(sym) << 32) | (info & 0xffff_ffff);
@@ -461,46 +493,110 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
                     w.write_all(&buf).map_err(io)?;
                 }
             }
+            Contents::Symtab | Contents::SymtabShndx => {
+                let symtab_itself = contents_of(s) == Contents::Symtab;
+                for (c, chunk) in kept_syms.chunks(SYM_CHUNK).enumerate() {
+                    buf.clear();
+                    for (j, &old) in chunk.iter().enumerate() {
+                        let sym = symtab.get(old).ok_or_else(|| {
+                            refuse(Some(s), format!("symbol {old} is unreadable"))
+                        })?;
+                        let (raw, ext) = match sym.section() {
+                            Some(old_section) => {
+                                let new = map_section(old_section as u32).ok_or_else(|| {
+                                    refuse(Some(s), "symbol in removed section survived")
+                                })?;
+                                if new >= elf::SHN_LORESERVE {
+                                    (elf::SHN_XINDEX as u16, new)
+                                } else {
+                                    (new as u16, 0)
+                                }
+                            }
+                            None => (sym.raw_shndx, 0),
+                        };
+                        if !symtab_itself {
+                            buf.extend_from_slice(&en.put_u32(ext));
+                            continue;
+                        }
+                        let name = if sym.name.is_empty() {
+                            0
+                        } else {
+                            symbol_name_offset(c * SYM_CHUNK + j)
+                        };
+                        buf.extend_from_slice(&en.put_u32(name));
+                        buf.push(sym.info);
+                        buf.push(sym.other);
+                        buf.extend_from_slice(&en.put_u16(raw));
+                        buf.extend_from_slice(&en.put_u64(sym.value));
+                        buf.extend_from_slice(&en.put_u64(sym.size));
+                    }
+                    w.write_all(&buf).map_err(io)?;
+                    if let (Some(&lo), Some(&hi)) = (chunk.first(), chunk.last()) {
+                        elf.release_symbols(&symtab, lo..hi + 1);
+                    }
+                }
+            }
+            Contents::Strtab => w.write_all(&strtab.bytes).map_err(io)?,
+            Contents::Shstrtab => w.write_all(section_name_bytes).map_err(io)?,
+            Contents::Built => {
+                w.write_all(built.get(&i).map_or(&[][..], |b| b))
+                    .map_err(io)?;
+            }
         }
+        // Written: the input's pages can go (see `Elf::release`).
+        elf.release_section(s);
     }
     pad_to(&mut w, shoff).map_err(io)?;
     for (k, &i) in kept.iter().enumerate() {
-        let s = &elf.sections[i];
-        let (offset, link, info, size) = headers[k];
-        let (name, size, link) = if i == 0 {
+        let s = &elf.sections[i as usize];
+        let mut h = [0u8; elf::SHDR64_SIZE];
+        if i == 0 {
             // Section 0 carries the real counts under extended numbering.
-            (
-                0,
-                if needs_xindex { shnum as u64 } else { 0 },
-                if shstrndx >= elf::SHN_LORESERVE {
+            put(
+                &mut h,
+                32,
+                &en.put_u64(if needs_xindex { shnum as u64 } else { 0 }),
+            );
+            put(
+                &mut h,
+                40,
+                &en.put_u32(if shstrndx >= elf::SHN_LORESERVE {
                     shstrndx
                 } else {
                     0
-                },
-            )
+                }),
+            );
         } else {
-            let size = if s.is_nobits() { s.size } else { size };
-            (section_name_table.offset(s.name), size, link)
-        };
-        let mut h = [0u8; elf::SHDR64_SIZE];
-        put(&mut h, 0, &en.put_u32(name));
-        put(&mut h, 4, &en.put_u32(s.sh_type));
-        put(&mut h, 8, &en.put_u64(s.flags));
-        put(&mut h, 16, &en.put_u64(s.addr));
-        put(&mut h, 24, &en.put_u64(offset));
-        put(&mut h, 32, &en.put_u64(size));
-        put(&mut h, 40, &en.put_u32(link));
-        put(&mut h, 44, &en.put_u32(info));
-        put(&mut h, 48, &en.put_u64(s.addralign));
-        put(&mut h, 56, &en.put_u64(s.entsize));
+            let (link, info) = link_and_info(s)?;
+            let size = if s.is_nobits() { s.size } else { size_of(s) };
+            put(&mut h, 0, &en.put_u32(section_name_offset(k)));
+            put(&mut h, 4, &en.put_u32(s.sh_type));
+            put(&mut h, 8, &en.put_u64(s.flags));
+            put(&mut h, 16, &en.put_u64(elf.section_addr(s)));
+            put(&mut h, 24, &en.put_u64(offsets[k]));
+            put(&mut h, 32, &en.put_u64(size));
+            put(&mut h, 40, &en.put_u32(link));
+            put(&mut h, 44, &en.put_u32(info));
+            put(&mut h, 48, &en.put_u64(elf.section_addralign(s)));
+            put(&mut h, 56, &en.put_u64(elf.section_entsize(s)));
+        }
         w.write_all(&h).map_err(io)?;
     }
+    elf.release_tables();
     w.flush().map_err(io)?;
     Ok(Summary {
         sections_removed: n - kept.len(),
         symbols_removed,
         bytes_written: w.written,
     })
+}
+
+fn reloc_entsize(s: &Section) -> usize {
+    if s.sh_type == elf::SHT_RELA {
+        elf::RELA64_SIZE
+    } else {
+        elf::REL64_SIZE
+    }
 }
 
 fn put(h: &mut [u8], at: usize, bytes: &[u8]) {
@@ -538,13 +634,14 @@ mod tests {
 
     #[test]
     fn string_table_merges_tails() {
-        let t = StringTable::build([&b"bar_foo"[..], b"_foo", b"foo", b"bar_foo", b"x"]);
-        let at = |n: &[u8]| &t.bytes[t.offset(n) as usize..][..n.len()];
-        for n in [&b"bar_foo"[..], b"_foo", b"foo", b"x"] {
-            assert_eq!(at(n), n);
+        let names = [&b"bar_foo"[..], b"_foo", b"", b"foo", b"bar_foo", b"x"];
+        let t = StringTable::build(&names);
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(&t.bytes[t.offsets[i] as usize..][..n.len()], *n);
+            assert_eq!(t.bytes[t.offsets[i] as usize + n.len()], 0);
         }
         assert_eq!(t.bytes.len(), 1 + 8 + 2);
-        assert_eq!(t.offset(b""), 0);
+        assert_eq!(t.offsets[2], 0);
     }
 
     #[test]

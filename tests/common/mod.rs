@@ -177,7 +177,7 @@ pub fn corrupt_one_relocation(path: &Path) -> (String, u64) {
             .find(|s| {
                 elf.sections[s.info as usize].is_alloc()
                     && s.size >= 24
-                    && elf.sections[s.info as usize].name == b".data"
+                    && elf.sections[s.info as usize].name() == b".data"
             })
             .or_else(|| {
                 elf.sections.iter().find(|s| {
@@ -201,7 +201,7 @@ pub fn corrupt_one_relocation(path: &Path) -> (String, u64) {
             .unwrap();
         (
             s.offset as usize,
-            elf.sections[s.info as usize].name().into_owned(),
+            elf.sections[s.info as usize].display_name().into_owned(),
             r.offset,
             new_sym,
         )
