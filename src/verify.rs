@@ -553,8 +553,14 @@ fn check_relocations(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
         };
         let applied = target.is_alloc();
         let mut bad = 0usize;
+        let entry_size = relocs.entry_size();
         for (i, r) in relocs.enumerate() {
-            let at = s.offset + (i * if s.sh_type == elf::SHT_RELA { 24 } else { 16 }) as u64;
+            let at = s.offset + (i * entry_size) as u64;
+            // A debug relocation section can be tens of megabytes: hand it back as it is read.
+            if i % RELOCS_PER_RELEASE == 0 && i > 0 {
+                let end = at as usize;
+                elf.release(end - RELOCS_PER_RELEASE * entry_size..end);
+            }
             if u64::from(r.sym) >= nsyms {
                 bad += 1;
                 if bad <= 5 {
@@ -1484,7 +1490,7 @@ pub fn verify_file(
     let module = ModuleFile::open(path)?;
     report.compression = module.compression.map(|c| c.name().to_string());
     report.signed = module.signature.is_some();
-    let elf = match module.elf() {
+    let elf = match module.elf_releasing() {
         Ok(e) => e,
         Err(e) => {
             report.findings.push(Finding {
@@ -1510,7 +1516,7 @@ pub fn verify_file(
     if let Some(orig_path) = against {
         report.against = Some(orig_path.to_path_buf());
         let original = ModuleFile::open(orig_path)?;
-        let orig_elf = original.elf()?;
+        let orig_elf = original.elf_releasing()?;
         check_equivalence(&elf, &orig_elf, false, &mut report.findings);
     }
     Ok(report)
