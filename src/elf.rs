@@ -559,13 +559,9 @@ impl<'a> Elf<'a> {
     /// `MADV_DONTNEED` would replace the bytes with zeros.
     unsafe fn mark_mapped(&mut self) {
         self.mapped = true;
-        // The section header table has been decoded into `sections`: its pages can go.
-        self.release_section_headers();
-        // So have the section names: read again on demand.
-        if let Some(names) = self.sections.get(self.shstrndx) {
-            self.release_section(names);
-        }
-        self.flush_release();
+        // The section header table has been decoded and the names found: their pages can go
+        // (names are read again on demand).
+        self.release_all();
     }
 
     /// Says that `range` (file offsets) has been read and is done with, so that a large
@@ -592,10 +588,11 @@ impl<'a> Elf<'a> {
         }
     }
 
-    /// Hands back the mapping now if anything was done with since the last time (the end of
-    /// a pass, see [`Elf::release`]).
-    pub fn flush_release(&self) {
-        if self.mapped && self.pending_release.replace(0) > 0 {
+    /// Hands back every page of the mapping now: the end of a pass, or of a stretch of
+    /// random reads (symbols) that [`Elf::release`] cannot account for.
+    pub fn release_all(&self) {
+        if self.mapped {
+            self.pending_release.set(0);
             // Safety: `mapped` is only set under mark_mapped's contract.
             unsafe { give_back(self.data, 0..self.data.len()) };
         }
@@ -620,7 +617,8 @@ impl<'a> Elf<'a> {
             .get(at..at + 8)
             .and_then(|b| array(b, 0))
             .map_or(0, |b| self.endian.u64(b));
-        self.release(at..at + 8);
+        // Counted as the whole header: that is what the pass walks through.
+        self.release(at..at + SHDR64_SIZE);
         value
     }
     pub fn section_addr(&self, s: &Section) -> u64 {
@@ -632,20 +630,6 @@ impl<'a> Elf<'a> {
     pub fn section_entsize(&self, s: &Section) -> u64 {
         self.header_u64(s, 56)
     }
-    /// Gives back the pages of the symbol table, the string tables and the section header
-    /// table once a pass over them is done (see [`Elf::release`]).
-    pub fn release_tables(&self) {
-        for s in self
-            .sections
-            .iter()
-            .filter(|s| matches!(s.sh_type, SHT_SYMTAB | SHT_STRTAB | SHT_SYMTAB_SHNDX))
-        {
-            self.release_section(s);
-        }
-        self.release_section_headers();
-        self.flush_release();
-    }
-
     /// [`Elf::release`] for bytes borrowed from this file (a no-op for other bytes).
     pub fn release_slice(&self, part: &[u8]) {
         let base = self.data.as_ptr() as usize;
@@ -665,12 +649,6 @@ impl<'a> Elf<'a> {
         if let Some(ext) = t.shndx.and_then(|x| x.get(lo * 4..hi * 4)) {
             self.release_slice(ext);
         }
-    }
-
-    /// Gives back the pages of the section header table (see [`Elf::release`]).
-    pub fn release_section_headers(&self) {
-        let start = self.header.shoff as usize;
-        self.release(start..start + self.sections.len() * SHDR64_SIZE);
     }
 
     pub fn machine(&self) -> u16 {

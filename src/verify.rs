@@ -332,7 +332,7 @@ pub fn check_module(
     }
     check_groups(elf, &mut f);
     check_signature(signature, target, &mut f);
-    elf.release_tables();
+    elf.release_all();
 }
 
 fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
@@ -1116,8 +1116,8 @@ fn same_in_order(
                     if ca.len() == chunk {
                         old.elf.release_slice(ca);
                         new.elf.release_slice(cb);
-                        old.elf.release_tables();
-                        new.elf.release_tables();
+                        old.elf.release_all();
+                        new.elf.release_all();
                     }
                 }
                 return true;
@@ -1152,8 +1152,8 @@ pub fn check_equivalence(
     let mut f = Findings(out);
     let ne = Category::NotEquivalent;
     let matches = match_sections(stripped, original);
-    stripped.release_tables();
-    original.release_tables();
+    stripped.release_all();
+    original.release_all();
     let mut old_to_new = vec![UNMATCHED; original.sections.len()];
     for (n, &o) in matches.iter().enumerate() {
         if let Some(slot) = old_to_new.get_mut(o as usize) {
@@ -1245,8 +1245,8 @@ pub fn check_equivalence(
         }
     }
     // End of a pass: hand back what is gathered (and the names the pass compared).
-    stripped.release_tables();
-    original.release_tables();
+    stripped.release_all();
+    original.release_all();
     for n in stripped.sections.iter().filter(|s| s.is_alloc()) {
         if new.section_id(n.index()) >= original.sections.len() as u32 {
             f.error(
@@ -1296,14 +1296,14 @@ pub fn check_equivalence(
         since_release += sa.len() + sb.len();
         if since_release >= RELOC_SECTIONS_PER_TABLE_RELEASE {
             since_release = 0;
-            old.elf.release_tables();
-            new.elf.release_tables();
+            old.elf.release_all();
+            new.elf.release_all();
         }
         a = &a[na..];
         b = &b[nb..];
     }
-    old.elf.release_tables();
-    new.elf.release_tables();
+    old.elf.release_all();
+    new.elf.release_all();
     for id in differing {
         let name = old
             .elf
@@ -1375,8 +1375,8 @@ pub fn check_equivalence(
     // Strip tools keep the order of the symbols they keep: compare as read, and sort only
     // when that fails.
     let in_order = named_symbols_in_order(&old).eq(named_symbols_in_order(&new));
-    old.elf.release_tables();
-    new.elf.release_tables();
+    old.elf.release_all();
+    new.elf.release_all();
     let (a, b) = if in_order {
         (Vec::new(), Vec::new())
     } else {
@@ -1420,8 +1420,8 @@ pub fn check_equivalence(
             }
         }
     }
-    stripped.flush_release();
-    original.flush_release();
+    stripped.release_all();
+    original.release_all();
 }
 
 type NamedSymbol<'a> = (SymbolMeaning<'a>, u64, u8);

@@ -318,7 +318,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         )
     };
     drop(symbol_names);
-    elf.release_tables();
+    elf.release_all();
     let symbol_name_offset = |j: usize| strtab.offsets[j];
     let section_name_offset = |k: usize| match &shstrtab {
         Some(t) => t.offsets[k],
@@ -440,8 +440,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
             pos += size_of(s);
         }
     }
-    elf.release_section_headers();
-    elf.flush_release();
+    elf.release_all();
     let shoff = pos.div_ceil(8) * 8;
     // Stripping only removes bytes; anything else means the input lied about its layout.
     if shoff > elf.data.len() as u64 + kept.len() as u64 * MAX_ALIGN.min(4096) {
@@ -582,7 +581,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         }
         w.write_all(&h).map_err(io)?;
     }
-    elf.release_tables();
+    elf.release_all();
     w.flush().map_err(io)?;
     Ok(Summary {
         sections_removed: n - kept.len(),
