@@ -769,7 +769,8 @@ pub fn cross_check_with_goblin(elf: &Elf, out: &mut Vec<Finding>) {
 /// Relocation sections compared between two hand-backs of the symbol tables' pages.
 const RELOC_SECTIONS_PER_TABLE_RELEASE: usize = 4096;
 
-/// Relocations of one large section compared between two hand-backs (about 1.5 MiB).
+/// Relocations of one large section compared (or checked) between two hand-backs (192 KiB
+/// of RELA entries).
 const RELOCS_PER_RELEASE: usize = 8192;
 
 /// Marks a section or symbol with no counterpart.

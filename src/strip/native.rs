@@ -258,8 +258,8 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         })?;
         let section = sym.section();
         let new_section = section.map(|s| map_section(s as u32));
-        let drop = i != 0 && (sym.kind() == elf::STT_FILE || new_section == Some(None));
-        if drop {
+        let dropped = i != 0 && (sym.kind() == elf::STT_FILE || new_section == Some(None));
+        if dropped {
             continue;
         }
         if new_section
