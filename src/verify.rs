@@ -1091,8 +1091,7 @@ fn same_in_order(
                     return false;
                 }
                 let es = ra.entry_size();
-                // A large section is handed back as it is read, with the symbol tables its
-                // entries sent us to (read at random).
+                // A large section is handed back as it is read.
                 let chunk = RELOCS_PER_RELEASE * es;
                 for (ca, cb) in da.chunks(chunk).zip(db.chunks(chunk)) {
                     for (ea, eb) in ca.chunks_exact(es).zip(cb.chunks_exact(es)) {
@@ -1114,12 +1113,9 @@ fn same_in_order(
                             return false;
                         }
                     }
-                    if ca.len() == chunk {
-                        old.elf.release_slice(ca);
-                        new.elf.release_slice(cb);
-                        old.elf.release_all();
-                        new.elf.release_all();
-                    }
+                    // Handing back the mapping also drops the symbol table pages read.
+                    old.elf.release_slice(ca);
+                    new.elf.release_slice(cb);
                 }
                 return true;
             }
