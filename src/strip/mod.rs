@@ -362,7 +362,7 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
 
     let mut attempts: Vec<Attempt> = Vec::new();
     // The accepted strategy and its proven candidate (None for skip).
-    let mut accepted: Option<(Strategy, Option<tempfile::NamedTempFile>)> = None;
+    let mut accepted: Option<(Strategy, Option<Flushing>)> = None;
     for strategy in chain {
         let mut attempt = Attempt {
             strategy,
@@ -382,7 +382,14 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
         let produced: std::result::Result<(), String> = match strategy {
             Strategy::Native => {
                 attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
-                let mut w = BufWriter::with_capacity(1 << 20, candidate.as_file());
+                let mut w = BufWriter::with_capacity(
+                    64 << 10,
+                    WritebackAsWritten {
+                        file: candidate.as_file(),
+                        written: 0,
+                        started: 0,
+                    },
+                );
                 native::strip_debug(&original, &mut w)
                     .map(|_| ())
                     .map_err(|e| format!("native rewriter refused: {e}"))
@@ -428,11 +435,17 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
         if matches!(strategy, Strategy::Llvm | Strategy::Gnu) && produced.is_ok() {
             candidate = reopen(candidate)?;
         }
-        let verdict = produced.and_then(|()| {
-            let bytes =
-                map(candidate.path()).map_err(|e| format!("cannot read the output back: {e}"))?;
-            prove(&bytes, &original, false)
-        });
+        if let Err(reason) = produced {
+            warn!(file = %path.display(), "{strategy:?} rejected: {reason}");
+            attempt.reason = Some(reason);
+            attempts.push(attempt);
+            continue;
+        }
+        // The disk writes the candidate while the proof reads it.
+        let candidate = start_flush(candidate, &meta)?;
+        let verdict = map(candidate.temp.path())
+            .map_err(|e| format!("cannot read the output back: {e}"))
+            .and_then(|bytes| prove(&bytes, &original, false));
         match verdict {
             Ok(()) => {
                 attempt.accepted = true;
@@ -476,15 +489,15 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
             if opts.output.is_some() {
                 let t = temp_in(&dir)?;
                 fs::copy(&real, t.path()).map_err(|e| Error::io(t.path(), e))?;
-                commit(t, &output_path, &meta)?;
+                start_flush(t, &meta)?.commit(&output_path)?;
             }
         }
         Some(candidate) => {
             let final_file = match module.compression {
                 None => candidate,
                 Some(c) => {
-                    let plain =
-                        map(candidate.path()).map_err(|e| Error::io(candidate.path(), e))?;
+                    let plain = map(candidate.temp.path())
+                        .map_err(|e| Error::io(candidate.temp.path(), e))?;
                     let packed = c.compress(&plain).map_err(|e| Error::io(&output_path, e))?;
                     // The bytes that land must decompress to exactly what was proven.
                     let back = c
@@ -498,28 +511,73 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
                     }
                     let t = temp_in(&dir)?;
                     fs::write(t.path(), &packed).map_err(|e| Error::io(t.path(), e))?;
-                    t
+                    // The plain candidate is dropped unused (its flush, if still running,
+                    // ends on a deleted file).
+                    start_flush(t, &meta)?
                 }
             };
+            let final_path = final_file.temp.path();
             if opts.record_hashes {
-                record.sha256_after = Some(sha256_file(final_file.path())?);
+                record.sha256_after = Some(sha256_file(final_path)?);
             }
             record.size_after = final_file
+                .temp
                 .as_file()
                 .metadata()
-                .map_err(|e| Error::io(final_file.path(), e))?
+                .map_err(|e| Error::io(final_path, e))?
                 .len();
             record.signature_dropped = module.signature.is_some();
-            commit(final_file, &output_path, &meta)?;
+            final_file.commit(&output_path)?;
         }
     }
     record.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(record)
 }
 
-/// Gives the temporary file the original's mode and owner, flushes it, and renames it over
-/// the target.
-fn commit(temp: tempfile::NamedTempFile, target: &Path, original: &fs::Metadata) -> Result<()> {
+/// Writes a file and starts the disk's writeback of each megabyte once it is written, so
+/// that the flush before the rename finds most of the file on its way already.
+struct WritebackAsWritten<'f> {
+    file: &'f File,
+    written: u64,
+    /// Bytes whose writeback has been started.
+    started: u64,
+}
+
+impl Write for WritebackAsWritten<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = (&*self.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= 1 << 20 {
+            use std::os::fd::AsRawFd;
+            // Safety: a valid descriptor and range; SYNC_FILE_RANGE_WRITE only starts
+            // writeback. It is a hint: an error leaves the final fsync to do the work.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.started as libc::off64_t,
+                    (self.written - self.started) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A temporary file on its way to replacing the target: it has the original's mode and
+/// owner, and is being flushed to disk on another thread.
+struct Flushing {
+    temp: tempfile::NamedTempFile,
+    flush: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// Gives the temporary file the original's mode and owner and starts flushing it to disk,
+/// so that the disk works while the proof reads the file.
+fn start_flush(temp: tempfile::NamedTempFile, original: &fs::Metadata) -> Result<Flushing> {
     let file: &File = temp.as_file();
     file.set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
         .map_err(|e| Error::io(temp.path(), e))?;
@@ -529,12 +587,25 @@ fn commit(temp: tempfile::NamedTempFile, target: &Path, original: &fs::Metadata)
             return Err(Error::io(temp.path(), e));
         }
     }
-    file.sync_all().map_err(|e| Error::io(temp.path(), e))?;
-    temp.persist(target).map_err(|e| Error::StripFailed {
-        path: target.to_path_buf(),
-        reason: format!("cannot replace the target: {}", e.error),
-    })?;
-    Ok(())
+    let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;
+    let flush = std::thread::spawn(move || handle.sync_all());
+    Ok(Flushing { temp, flush })
+}
+
+impl Flushing {
+    /// Waits until the file is on disk, then renames it over the target.
+    fn commit(self, target: &Path) -> Result<()> {
+        let flushed = self
+            .flush
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
+        flushed.map_err(|e| Error::io(self.temp.path(), e))?;
+        self.temp.persist(target).map_err(|e| Error::StripFailed {
+            path: target.to_path_buf(),
+            reason: format!("cannot replace the target: {}", e.error),
+        })?;
+        Ok(())
+    }
 }
 
 pub fn run(args: &StripArgs) -> Result<i32> {
