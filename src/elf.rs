@@ -360,8 +360,10 @@ impl<'a> Elf<'a> {
     /// `MADV_DONTNEED` would replace the bytes with zeros.
     pub unsafe fn parse_mapped(data: &'a [u8]) -> Result<Self, ParseError> {
         let mut elf = Self::parse_with(data, true)?;
-        // Safety: the caller's promise.
-        unsafe { elf.mark_mapped() };
+        elf.mapped = true;
+        // The section header table has been decoded and the names found: their pages can go
+        // (names are read again on demand).
+        elf.release_all();
         Ok(elf)
     }
 
@@ -551,19 +553,6 @@ impl<'a> Elf<'a> {
         })
     }
 
-    /// Declares that `data` is (a prefix of) a read-only, private file mapping, so that
-    /// [`Elf::release`] may give its pages back.
-    ///
-    /// # Safety
-    /// `data` must come from such a mapping: on anonymous memory (a `Vec`),
-    /// `MADV_DONTNEED` would replace the bytes with zeros.
-    unsafe fn mark_mapped(&mut self) {
-        self.mapped = true;
-        // The section header table has been decoded and the names found: their pages can go
-        // (names are read again on demand).
-        self.release_all();
-    }
-
     /// Says that `range` (file offsets) has been read and is done with, so that a large
     /// module costs about a megabyte of memory at a time instead of all of it. Once a
     /// megabyte is done with, every page of the mapping is handed back; pages still in use
@@ -581,7 +570,7 @@ impl<'a> Elf<'a> {
         let pending = self.pending_release.get() + (range.end - range.start);
         if pending >= RELEASE_BATCH {
             self.pending_release.set(0);
-            // Safety: `mapped` is only set under mark_mapped's contract.
+            // Safety: `mapped` is only set under parse_mapped's contract.
             unsafe { give_back(self.data, 0..self.data.len()) };
         } else {
             self.pending_release.set(pending);
@@ -593,7 +582,7 @@ impl<'a> Elf<'a> {
     pub fn release_all(&self) {
         if self.mapped {
             self.pending_release.set(0);
-            // Safety: `mapped` is only set under mark_mapped's contract.
+            // Safety: `mapped` is only set under parse_mapped's contract.
             unsafe { give_back(self.data, 0..self.data.len()) };
         }
     }
@@ -639,8 +628,23 @@ impl<'a> Elf<'a> {
         }
     }
 
+    /// Symbols `from..` of `t` in order, as (index, entry; `None` where unreadable), handing
+    /// the entries back as the pass moves on: the table can be as large as the code.
+    pub fn symbols_in_order<'s>(
+        &'s self,
+        t: &'s SymbolTable<'a>,
+        from: u32,
+    ) -> impl Iterator<Item = (u32, Option<Symbol<'a>>)> + 's {
+        (from..t.len() as u32).map(move |i| {
+            if i > from && (i - from) % SYMBOLS_PER_RELEASE == 0 {
+                self.release_symbols(t, i - SYMBOLS_PER_RELEASE..i);
+            }
+            (i, t.get(i))
+        })
+    }
+
     /// Gives back the entries of symbols `range` (and their extended indices) once a pass
-    /// over the symbol table has read them; the table can be as large as the code.
+    /// over the symbol table has read them.
     pub fn release_symbols(&self, t: &SymbolTable, range: Range<u32>) {
         let (lo, hi) = (range.start as usize, range.end as usize);
         if let Some(entries) = t.data.get(lo * SYM64_SIZE..hi * SYM64_SIZE) {
@@ -838,8 +842,8 @@ pub struct SymbolTable<'a> {
 /// `Symbol::shndx` of an `SHN_XINDEX` symbol whose `SHT_SYMTAB_SHNDX` entry is missing.
 pub const UNRESOLVED_SHNDX: u32 = u32::MAX;
 
-/// Symbols read between two [`Elf::release_symbols`] in a pass over the table.
-pub const SYMBOLS_PER_RELEASE: u32 = 8192;
+/// Symbols read between two hand-backs in [`Elf::symbols_in_order`].
+const SYMBOLS_PER_RELEASE: u32 = 8192;
 
 /// One decoded symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

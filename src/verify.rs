@@ -359,11 +359,8 @@ fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
         );
     }
     let mut needs_shndx = false;
-    for i in 0..t.len() as u32 {
-        if i % elf::SYMBOLS_PER_RELEASE == 0 && i > 0 {
-            elf.release_symbols(t, i - elf::SYMBOLS_PER_RELEASE..i);
-        }
-        let Some(sym) = t.get(i) else {
+    for (i, sym) in elf.symbols_in_order(t, 0) {
+        let Some(sym) = sym else {
             f.error(
                 Category::Invalid,
                 Some(sec),
@@ -1428,13 +1425,8 @@ fn named_symbols_in_order<'s, 'a>(
     side: &'s ProofSide<'_, 'a>,
 ) -> impl Iterator<Item = NamedSymbol<'a>> + 's {
     let elf = side.elf;
-    (1..side.symbols.len() as u32)
-        .filter_map(move |i| {
-            if i % elf::SYMBOLS_PER_RELEASE == 0 {
-                elf.release_symbols(&side.symbols, i - elf::SYMBOLS_PER_RELEASE..i);
-            }
-            side.symbols.get(i)
-        })
+    elf.symbols_in_order(&side.symbols, 1)
+        .filter_map(|(_, s)| s)
         .filter(|s| !s.name.is_empty() && s.kind() != elf::STT_FILE && s.kind() != elf::STT_SECTION)
         .filter(|s| {
             s.section()

@@ -246,11 +246,8 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
     let mut symbol_names: Vec<&[u8]> = Vec::with_capacity(nsyms);
     let mut first_global = 0u32;
     let mut needs_shndx = false;
-    for i in 0..nsyms as u32 {
-        if i % elf::SYMBOLS_PER_RELEASE == 0 && i > 0 {
-            elf.release_symbols(&symtab, i - elf::SYMBOLS_PER_RELEASE..i);
-        }
-        let sym = symtab.get(i).ok_or_else(|| {
+    for (i, sym) in elf.symbols_in_order(&symtab, 0) {
+        let sym = sym.ok_or_else(|| {
             refuse(
                 elf.sections.get(symtab.section_index),
                 format!("symbol {i} is unreadable"),
@@ -476,7 +473,8 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
         }
         pad_to(&mut w, offsets[k]).map_err(io)?;
         let input = || elf.section_data(s).map_err(|e| refuse(Some(s), e.reason));
-        match contents_of(s) {
+        let contents = contents_of(s);
+        match contents {
             Contents::Copy => w.write_all(input()?).map_err(io)?,
             Contents::Relocs => {
                 let entsize = reloc_entsize(s);
@@ -493,7 +491,7 @@ pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedEr
                 }
             }
             Contents::Symtab | Contents::SymtabShndx => {
-                let symtab_itself = contents_of(s) == Contents::Symtab;
+                let symtab_itself = contents == Contents::Symtab;
                 for (c, chunk) in kept_syms.chunks(SYM_CHUNK).enumerate() {
                     buf.clear();
                     for (j, &old) in chunk.iter().enumerate() {
