@@ -41,6 +41,10 @@ pub enum Command {
     Make(MakeArgs),
     /// Explain why the NVIDIA driver does not work on this machine (read-only).
     Doctor(DoctorArgs),
+    /// Explain build logs (`BFD ... assertion fail elf.c:4131`, dkms output, make.log) and
+    /// modules: what each recognised line means, why GNU strip breaks this module, and with
+    /// --try what every strip tool here does to it, proven.
+    Explain(ExplainArgs),
 }
 
 /// Which kernel to act for. Without any, the running kernel.
@@ -176,6 +180,28 @@ pub struct DoctorArgs {
     /// The kernel module to diagnose.
     #[arg(long, default_value = "nvidia")]
     pub module: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Logs (make.log, dkms output, pacman.log, apt's term.log, journalctl text, strip's
+    /// stderr) and modules (.ko, .ko.zst/.xz/.gz) in any order, told apart by content;
+    /// `-` reads standard input.
+    #[arg(required = true, value_name = "LOG|MODULE")]
+    pub inputs: Vec<PathBuf>,
+    /// Run every strip tool found (GNU strip, llvm-strip[-NN], eu-strip, dkwrap native) on a
+    /// temporary copy of each module and prove each output.
+    #[arg(long = "try")]
+    pub try_tools: bool,
+    /// Another strip tool to try (repeatable; implies --try).
+    #[arg(long = "tool", value_name = "PATH")]
+    pub tools: Vec<PathBuf>,
+    /// Seconds each tool may run under --try.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

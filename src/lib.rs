@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod doctor;
 pub mod elf;
 pub mod error;
+pub mod explain;
 pub mod fasthash;
 pub mod kconfig;
 pub mod make;

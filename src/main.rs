@@ -21,6 +21,7 @@ fn main() {
         Command::Verify(a) => dkwrap::verify::run(a),
         Command::Make(a) => dkwrap::make::run(a),
         Command::Doctor(a) => dkwrap::doctor::run(a),
+        Command::Explain(a) => dkwrap::explain::run::run(a),
     };
     let code = match result {
         Ok(code) => code,
