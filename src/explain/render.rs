@@ -99,13 +99,15 @@ fn render_log(out: &mut String, l: &LogReport) {
     if l.findings.is_empty() {
         out.push_str("  no line matches a known signature (nothing is guessed)\n");
     }
+    let mut previous_fix: Option<&str> = None;
     for f in &l.findings {
-        render_finding(out, f);
+        render_finding(out, f, previous_fix == Some(f.fix.as_str()));
+        previous_fix = Some(&f.fix);
     }
     out.push('\n');
 }
 
-fn render_finding(out: &mut String, f: &LogFinding) {
+fn render_finding(out: &mut String, f: &LogFinding, same_fix_as_above: bool) {
     let _ = writeln!(
         out,
         "  {} [{}] {} line{}",
@@ -121,7 +123,11 @@ fn render_finding(out: &mut String, f: &LogFinding) {
         let _ = writeln!(out, "    … {} more distinct lines", f.lines.len() - SHOWN);
     }
     wrapped(out, "    ", "cause: ", &f.cause);
-    wrapped(out, "    ", "fix: ", &f.fix);
+    if same_fix_as_above {
+        out.push_str("    fix: the same as above\n");
+    } else {
+        wrapped(out, "    ", "fix: ", &f.fix);
+    }
 }
 
 fn render_seen(out: &mut String, s: &SeenLine) {

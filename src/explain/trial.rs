@@ -93,7 +93,9 @@ pub fn find_tools(arch: Arch, extra: &[PathBuf]) -> Vec<Candidate> {
         add("eu-strip".into(), p);
     }
     for p in extra {
-        add(file_label(p), p.clone());
+        // Absolute: the tool runs in the temporary directory.
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        add(file_label(p), abs);
     }
     let mut out: Vec<Candidate> = found
         .into_iter()
