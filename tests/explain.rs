@@ -347,3 +347,52 @@ fn compressed_module_on_stdin_is_a_module() {
     assert_eq!(v["modules"][0]["compression"], "zstd");
     assert_eq!(v["modules"][0]["gnu_strip_safe"], false);
 }
+
+#[test]
+fn a_failed_thinlto_build_log_is_counted_per_signature() {
+    // make's output when the package's Makefile hands CC=cc to Kbuild on the ThinLTO tree
+    // (testdata/dkms/logs, captured for the make diagnoses).
+    let o = run(dkwrap()
+        .args(["explain", "--json"])
+        .arg(repo().join("testdata/dkms/logs/nvidia-shaped-llvm-only.make.log")));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v = json(&o);
+    let log = &v["logs"][0];
+    let ids: Vec<&str> = log["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "nvidia-cc-version-text",
+            "compiler-differs",
+            "gcc-given-clang-flags"
+        ]
+    );
+    let gcc = finding(log, "gcc-given-clang-flags");
+    let distinct = gcc["lines"].as_array().map_or(0, Vec::len);
+    assert!(
+        gcc["count"].as_u64().unwrap_or(0) > distinct as u64,
+        "{gcc:#}"
+    );
+}
+
+#[test]
+fn a_log_cut_short_by_a_hang_still_reads() {
+    // After a hard reset, the tail of a log file is often blocks of NULs.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pacman.log");
+    let mut bytes = format!("[2024-06-08T10:00:02+0200] [ALPM-SCRIPTLET] {SEED}\n").into_bytes();
+    bytes.extend(std::iter::repeat_n(0u8, 64 << 10));
+    std::fs::write(&path, &bytes).expect("write");
+    let o = run(dkwrap().args(["explain", "--json"]).arg(&path));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(
+        finding(&v["logs"][0], "gnu-bfd-assertion")["lines"][0]["text"],
+        SEED
+    );
+}

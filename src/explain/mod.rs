@@ -98,13 +98,49 @@ fn classify(source: &Source, temp: &tempfile::TempDir, ordinal: usize) -> Result
             reason: "LLVM bitcode (an unlinked ThinLTO object), neither a module nor a log".into(),
         });
     }
-    if head.contains(&0) {
+    if looks_binary(head) {
         return Err(Error::Unreadable {
             path: PathBuf::from(&name),
             reason: "binary data that is neither a kernel module nor a text log".into(),
         });
     }
-    Ok(Kind::Log(String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Kind::Log(text_without_nul_runs(&bytes)))
+}
+
+/// Control characters other than whitespace and ESC (colour codes) in the bytes that are not
+/// NUL: more than one in twenty is binary data. NULs alone do not count: a log written while the
+/// machine hung ends in blocks of NULs after the reboot.
+fn looks_binary(head: &[u8]) -> bool {
+    let (mut seen, mut control) = (0usize, 0usize);
+    for &b in head.iter().filter(|&&b| b != 0) {
+        seen += 1;
+        if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1b) {
+            control += 1;
+        }
+    }
+    seen == 0 && !head.is_empty() || control * 20 > seen
+}
+
+/// The log as text, each run of NULs read as a line break.
+fn text_without_nul_runs(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.contains('\0') {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for c in text.chars() {
+        if c == '\0' {
+            if !in_run && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    out
 }
 
 fn read_head(p: &std::path::Path) -> Result<Vec<u8>> {
@@ -193,4 +229,28 @@ fn try_tools(
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_ending_in_nul_blocks_is_still_a_log() {
+        let mut log = b"strip: BFD (GNU Binutils) 2.42.0 assertion fail elf.c:4131\n".to_vec();
+        log.extend(std::iter::repeat_n(0u8, 4096));
+        assert!(!looks_binary(&log));
+        assert_eq!(text_without_nul_runs(&log).lines().count(), 1);
+    }
+
+    #[test]
+    fn binary_data_and_all_nul_files_are_not_logs() {
+        assert!(looks_binary(&[0u8; 512]));
+        let junk: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        assert!(looks_binary(&junk));
+        assert!(!looks_binary(
+            b"plain text\twith tabs\n\x1b[31mcolour\x1b[0m\n"
+        ));
+        assert!(!looks_binary(b""));
+    }
 }
