@@ -184,7 +184,14 @@ fn render_module(out: &mut String, m: &ModuleReport) {
     }
     let _ = writeln!(out, "{}: {}", escape(&m.file), escape(&facts.join(", ")));
     if m.gnu_strip_safe {
-        out.push_str("  GNU strip: safe here (no layout it corrupts: each section in at most one group, one relocation section per section, no SHF_GROUP on .data/.rodata/.bss, normal numbering, host architecture)\n");
+        wrapped(
+            out,
+            "  ",
+            "GNU strip: ",
+            "safe here (no layout it corrupts: each section in at most one group, one relocation \
+             section per section, no SHF_GROUP on .data/.rodata/.bss, normal numbering, host \
+             architecture)",
+        );
     } else {
         out.push_str("  GNU strip: NOT safe on this module:\n");
         for h in &m.hazards {
@@ -192,14 +199,22 @@ fn render_module(out: &mut String, m: &ModuleReport) {
         }
     }
     if let Some(arch) = &m.foreign_architecture {
+        let layouts = !m.shared_members.is_empty()
+            || !m.multi_relocated.is_empty()
+            || !m.grouped_merged.is_empty();
         wrapped(
             out,
             "  ",
             "",
             &format!(
                 "the module is {arch}; this machine's GNU strip reads only {} files and refuses it \
-                 (a cross binutils for {arch} would read it, and is exposed to the layouts below)",
-                m.host
+                 (a cross binutils for {arch} would read it{})",
+                m.host,
+                if layouts {
+                    ", and is exposed to the layouts below"
+                } else {
+                    ""
+                }
             ),
         );
     }
