@@ -54,10 +54,9 @@ fn the_seed_arch_line_is_explained_on_one_screen() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1× strip: BFD (GNU Binutils) 2.42.0"), "{out}");
-    assert!(
-        out.contains("bfd/elf.c:4131, in bfd_elf_set_group_contents()"),
-        "{out}"
-    );
+    // Text is wrapped: each fact is checked on its own.
+    assert!(out.contains("bfd/elf.c:4131,"), "{out}");
+    assert!(out.contains("bfd_elf_set_group_contents()"), "{out}");
     assert!(out.contains("STRIP[*]=no"), "{out}");
     assert!(
         out.lines().count() <= 30,
@@ -317,10 +316,8 @@ fn arm64_module_host_gnu_strip_cannot_read_it() {
         .stdout,
     )
     .into_owned();
-    assert!(
-        out.contains("GNU strip reads only x86_64 files and refuses it"),
-        "{out}"
-    );
+    assert!(out.contains("this machine's GNU strip reads only"), "{out}");
+    assert!(out.contains("refuses it"), "{out}");
 }
 
 #[test]
