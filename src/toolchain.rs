@@ -70,7 +70,7 @@ pub fn major_of(version: &str) -> Option<u32> {
     version.split('.').next()?.parse().ok()
 }
 
-pub fn llvm_version_of(path: &Path) -> Option<String> {
+fn llvm_version_of(path: &Path) -> Option<String> {
     // llvm-strip prints "LLVM version X" on its second line, clang "clang version X" on its
     // first, ld.lld "LLD X (compatible with GNU linkers)" without the word.
     let text = version_banner(path)?;

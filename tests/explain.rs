@@ -393,3 +393,25 @@ fn a_log_cut_short_by_a_hang_still_reads() {
         SEED
     );
 }
+
+#[test]
+fn a_tool_that_hangs_is_killed_at_the_time_limit() {
+    // A fake: no real strip hangs on these fixtures, and the time limit must still hold.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("fake-hanging-strip");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 30\n").expect("write fake");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let started = std::time::Instant::now();
+    let o = run(dkwrap()
+        .args(["explain", "--json", "--timeout", "1", "--tool"])
+        .arg(&fake)
+        .arg(fixture("basic-gcc.ko")));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    let all = trials(&json(&o));
+    let t = trial(&all, "fake-hanging-strip", None);
+    assert_eq!(t["timed_out"], true);
+    assert_eq!(t["verdict"], "did-not-run");
+    assert!(t["exit_code"].is_null());
+}

@@ -214,20 +214,17 @@ fn try_tools(
     };
     let arch = Arch::from_elf_machine(original.machine());
     let tools = trial::find_tools(arch, &opts.extra_tools);
+    let ws = trial::Workspace {
+        dir: &dir,
+        input_name: &input_name,
+        elf_bytes: file.elf_bytes(),
+        original: &original,
+        limit: opts.tool_timeout,
+    };
     Ok(tools
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            trial::run_one(
-                t,
-                file.elf_bytes(),
-                &original,
-                &dir,
-                &input_name,
-                i,
-                opts.tool_timeout,
-            )
-        })
+        .map(|(i, t)| trial::run_one(t, &ws, i))
         .collect())
 }
 

@@ -172,6 +172,19 @@ fn sections(list: &[SectionRef]) -> String {
 }
 
 fn render_module(out: &mut String, m: &ModuleReport) {
+    render_verdict(out, m);
+    render_layouts(out, m);
+    if let Some(c) = &m.cause {
+        wrapped(out, "  ", "why: ", c);
+    }
+    if !m.trials.is_empty() {
+        render_trials(out, &m.trials);
+    }
+    out.push('\n');
+}
+
+/// The module's facts, whether GNU strip is safe on it, and why not.
+fn render_verdict(out: &mut String, m: &ModuleReport) {
     let mut facts = vec![m.machine.clone()];
     facts.extend(m.compilers.iter().cloned());
     facts.push(format!("{} sections", m.sections));
@@ -218,19 +231,22 @@ fn render_module(out: &mut String, m: &ModuleReport) {
             ),
         );
     }
+}
+
+/// The layouts GNU strip gets wrong, each named by this file's sections and groups.
+fn render_layouts(out: &mut String, m: &ModuleReport) {
+    let signature = |g: u32| {
+        m.groups
+            .iter()
+            .find(|x| x.index == g)
+            .map_or("", |x| x.signature.as_str())
+    };
     for s in m.shared_members.iter().take(SHOWN) {
         let groups: Vec<String> = s
             .groups
             .iter()
             .take(SHOWN)
-            .map(|g| {
-                let sig = m
-                    .groups
-                    .iter()
-                    .find(|x| x.index == *g)
-                    .map_or("", |x| x.signature.as_str());
-                format!("[{g}] `{sig}`")
-            })
+            .map(|&g| format!("[{g}] `{}`", signature(g)))
             .collect();
         let label = format!(
             "[{}] {} is in {} groups: ",
@@ -238,12 +254,8 @@ fn render_module(out: &mut String, m: &ModuleReport) {
             s.section.name,
             s.groups.len()
         );
-        wrapped(
-            out,
-            "  ",
-            &label,
-            &format!("{}{}", groups.join(", "), more(s.groups.len())),
-        );
+        let list = format!("{}{}", groups.join(", "), more(s.groups.len()));
+        wrapped(out, "  ", &label, &list);
     }
     if m.shared_members.len() > SHOWN {
         let _ = writeln!(
@@ -267,13 +279,6 @@ fn render_module(out: &mut String, m: &ModuleReport) {
     if m.extended_numbering {
         out.push_str("  extended section numbering (more than 65279 sections)\n");
     }
-    if let Some(c) = &m.cause {
-        wrapped(out, "  ", "why: ", c);
-    }
-    if !m.trials.is_empty() {
-        render_trials(out, &m.trials);
-    }
-    out.push('\n');
 }
 
 fn verdict(t: &Trial) -> String {

@@ -154,15 +154,9 @@ struct Ran {
     timed_out: bool,
 }
 
-/// Runs `tool -g -o out input` in `dir`, killing it after `limit`.
-fn run_external(
-    tool: &Path,
-    dir: &Path,
-    input: &str,
-    out: &str,
-    limit: Duration,
-) -> Result<Ran, String> {
-    let handle = duct::cmd(tool, ["-g", "-o", out, input])
+/// Runs `tool ARGS...` in `dir`, killing it after `limit`.
+fn run_limited(tool: &Path, args: &[&str], dir: &Path, limit: Duration) -> Result<Ran, String> {
+    let handle = duct::cmd(tool, args)
         .dir(dir)
         .stderr_to_stdout()
         .stdout_capture()
@@ -235,88 +229,113 @@ fn prove(output: &[u8], original: &Elf) -> (Verdict, usize, Option<String>) {
     (Verdict::NotEquivalent, errors.len(), first)
 }
 
-/// Runs one candidate on a copy of `elf_bytes` in `dir` (which the caller owns and removes).
-pub fn run_one(
-    candidate: &Candidate,
-    elf_bytes: &[u8],
-    original: &Elf,
-    dir: &Path,
-    input_name: &str,
-    ordinal: usize,
-    limit: Duration,
-) -> Trial {
-    let started = Instant::now();
-    let mut trial = Trial {
-        tool: String::new(),
-        path: None,
-        version: None,
-        exit_code: None,
-        timed_out: false,
-        messages: Vec::new(),
-        verdict: Verdict::DidNotRun,
-        differences: 0,
-        first_difference: None,
-        elapsed_ms: 0,
-    };
-    match candidate {
-        Candidate::Native => {
-            trial.tool = "dkwrap native".into();
-            trial.version = Some(env!("CARGO_PKG_VERSION").into());
-            let mut out = Vec::new();
-            match native::strip_debug(original, &mut out) {
-                Ok(_) => {
-                    let (v, n, first) = prove(&out, original);
-                    (trial.verdict, trial.differences, trial.first_difference) = (v, n, first);
-                }
-                Err(e) => {
-                    trial.verdict = Verdict::NoOutput;
-                    trial.messages.push(Message {
-                        count: 1,
-                        text: format!("refused: {e}"),
-                    });
-                }
-            }
-        }
-        Candidate::External { label, path } => {
-            trial.tool = label.clone();
-            trial.path = Some(path.clone());
-            // GNU and elfutils print the version on the first line, llvm-strip on the second.
-            trial.version =
-                toolchain::tool_version(path).or_else(|| toolchain::llvm_version_of(path));
-            // A fresh copy for every tool: none of them sees another's leftovers.
-            let input = dir.join(input_name);
-            let out_name = format!("out-{ordinal}.ko");
-            let out_path = dir.join(&out_name);
-            if let Err(e) = std::fs::write(&input, elf_bytes) {
-                trial.messages.push(Message {
-                    count: 1,
-                    text: format!("cannot write the copy {}: {e}", input.display()),
-                });
-                return trial;
-            }
-            match run_external(path, dir, input_name, &out_name, limit) {
-                Err(e) => trial.messages.push(Message { count: 1, text: e }),
-                Ok(ran) => {
-                    trial.exit_code = ran.exit_code;
-                    trial.timed_out = ran.timed_out;
-                    trial.messages = count_messages(&ran.output, path, dir);
-                    if !ran.timed_out {
-                        trial.verdict = match std::fs::read(&out_path) {
-                            Ok(bytes) => {
-                                let (v, n, first) = prove(&bytes, original);
-                                trial.differences = n;
-                                trial.first_difference = first;
-                                v
-                            }
-                            Err(_) => Verdict::NoOutput,
-                        };
-                    }
-                }
-            }
-            let _ = std::fs::remove_file(&out_path);
+/// Where the tools run: a private directory, the module's bytes and its parsed original.
+pub struct Workspace<'w, 'a> {
+    /// Owned by the caller, who removes it.
+    pub dir: &'w Path,
+    /// The copy's file name (the module's own, so messages name it as a build would).
+    pub input_name: &'w str,
+    pub elf_bytes: &'w [u8],
+    pub original: &'w Elf<'a>,
+    pub limit: Duration,
+}
+
+impl Trial {
+    fn new(tool: String) -> Self {
+        Trial {
+            tool,
+            path: None,
+            version: None,
+            exit_code: None,
+            timed_out: false,
+            messages: Vec::new(),
+            verdict: Verdict::DidNotRun,
+            differences: 0,
+            first_difference: None,
+            elapsed_ms: 0,
         }
     }
+
+    fn proven(&mut self, output: &[u8], original: &Elf) {
+        (self.verdict, self.differences, self.first_difference) = prove(output, original);
+    }
+
+    fn say(&mut self, text: String) {
+        self.messages.push(Message { count: 1, text });
+    }
+}
+
+/// `TOOL --version`, under the same time limit as the run: GNU and elfutils print the version
+/// on the first line, llvm-strip on the line with "version".
+fn version_of(tool: &Path, dir: &Path, limit: Duration) -> Option<String> {
+    let ran = run_limited(tool, &["--version"], dir, limit).ok()?;
+    let mut lines = ran.output.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next()?;
+    toolchain::parse_version(first).or_else(|| {
+        ran.output
+            .lines()
+            .find(|l| l.contains("version"))
+            .and_then(toolchain::parse_version)
+    })
+}
+
+/// Runs one candidate; `ordinal` names its output file.
+pub fn run_one(candidate: &Candidate, ws: &Workspace, ordinal: usize) -> Trial {
+    let started = Instant::now();
+    let mut trial = match candidate {
+        Candidate::Native => try_native(ws.original),
+        Candidate::External { label, path } => try_external(label, path, ws, ordinal),
+    };
     trial.elapsed_ms = started.elapsed().as_millis() as u64;
+    trial
+}
+
+fn try_native(original: &Elf) -> Trial {
+    let mut trial = Trial::new("dkwrap native".into());
+    trial.version = Some(env!("CARGO_PKG_VERSION").into());
+    let mut out = Vec::new();
+    match native::strip_debug(original, &mut out) {
+        Ok(_) => trial.proven(&out, original),
+        Err(e) => {
+            trial.verdict = Verdict::NoOutput;
+            trial.say(format!("refused: {e}"));
+        }
+    }
+    trial
+}
+
+fn try_external(label: &str, path: &Path, ws: &Workspace, ordinal: usize) -> Trial {
+    let mut trial = Trial::new(label.to_string());
+    trial.path = Some(path.to_path_buf());
+    trial.version = version_of(path, ws.dir, ws.limit);
+    // A fresh copy for every tool: none of them sees another's leftovers.
+    let input = ws.dir.join(ws.input_name);
+    let out_name = format!("out-{ordinal}.ko");
+    let out_path = ws.dir.join(&out_name);
+    if let Err(e) = std::fs::write(&input, ws.elf_bytes) {
+        trial.say(format!("cannot write the copy {}: {e}", input.display()));
+        return trial;
+    }
+    match run_limited(
+        path,
+        &["-g", "-o", &out_name, ws.input_name],
+        ws.dir,
+        ws.limit,
+    ) {
+        Err(e) => trial.say(e),
+        Ok(ran) => {
+            trial.exit_code = ran.exit_code;
+            trial.timed_out = ran.timed_out;
+            trial.messages = count_messages(&ran.output, path, ws.dir);
+            if !ran.timed_out {
+                match std::fs::read(&out_path) {
+                    Ok(bytes) => trial.proven(&bytes, ws.original),
+                    Err(_) => trial.verdict = Verdict::NoOutput,
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&out_path);
     trial
 }
 
