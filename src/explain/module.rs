@@ -228,9 +228,16 @@ pub fn resolve_group_entry(m: &ModuleReport, group: u32, entry: u32) -> Resolved
         .as_ref()
         .and_then(|g| g.members.iter().find(|s| s.index == entry).cloned());
     let summary = match (&g, &entry_ref) {
-        (None, _) => format!("section [{group}] of {} is not a section group", m.file),
+        // GNU strip numbers sections as in the file it read: the unstripped build, not a
+        // module it already rewrote.
+        (None, _) => format!(
+            "section [{group}] of {} is not a section group (the numbers are those of the file \
+             strip read: give the module as built, before strip)",
+            m.file
+        ),
         (Some(g), None) => format!(
-            "group [{group}] `{}` of {} does not list section {entry}",
+            "group [{group}] `{}` of {} does not list section {entry} (the numbers are those of \
+             the file strip read: give the module as built, before strip)",
             g.signature, m.file
         ),
         (Some(g), Some(e)) => {
@@ -256,5 +263,63 @@ pub fn resolve_group_entry(m: &ModuleReport, group: u32, entry: u32) -> Resolved
         entry: entry_ref,
         entry_groups,
         summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn report(name: &str) -> ModuleReport {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/modules")
+            .join(name);
+        let file = ModuleFile::open(&path).expect("fixture");
+        analyse(&file, name).expect("analysed")
+    }
+
+    #[test]
+    fn thinlto_layouts_are_named_by_section() {
+        let m = report("modeset-like-thinlto.ko");
+        let shared: Vec<&str> = m
+            .shared_members
+            .iter()
+            .map(|s| s.section.name.as_str())
+            .collect();
+        assert_eq!(shared, [".bss", ".data", ".rodata"]);
+        let data = &m.shared_members[1];
+        assert_eq!(data.section.index, 5);
+        assert_eq!(data.groups.first(), Some(&27));
+        let targets: Vec<&str> = m
+            .multi_relocated
+            .iter()
+            .map(|r| r.target.name.as_str())
+            .collect();
+        assert_eq!(targets, [".data", ".rodata"]);
+        assert!(m.cause.is_some());
+        assert!(!m.gnu_strip_safe);
+
+        let r = resolve_group_entry(&m, 31, 5);
+        assert_eq!(r.entry.map(|e| e.name), Some(".data".to_string()));
+        assert!(r.summary.contains("drops it from [31]"), "{}", r.summary);
+        let not_a_group = resolve_group_entry(&m, 16, 5);
+        assert!(not_a_group.group.is_none());
+        assert!(
+            not_a_group.summary.contains("before strip"),
+            "{}",
+            not_a_group.summary
+        );
+    }
+
+    #[test]
+    fn gcc_module_has_none_of_them() {
+        let m = report("modeset-like-gcc.ko");
+        assert!(!m.groups.is_empty(), "C++ COMDAT groups are there");
+        assert!(m.shared_members.is_empty());
+        assert!(m.multi_relocated.is_empty());
+        assert!(m.grouped_merged.is_empty());
+        assert!(m.cause.is_none());
+        assert!(m.gnu_strip_safe);
     }
 }
