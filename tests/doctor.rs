@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dkwrap::exit;
 use serde_json::Value;
 
 const PROBLEMS_FOUND: i32 = 11;
@@ -205,7 +206,7 @@ fn seed_scenario_json() {
 #[test]
 fn healthy_scenario() {
     let r = doctor(&scenario("healthy"), &[]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, exit::OK, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout.starts_with("OK       nvidia 570.133.07: the loaded module, userspace NVML and the on-disk modules of 6.8.0-60-generic (running) agree"),
         "{}",
@@ -214,7 +215,7 @@ fn healthy_scenario() {
     assert!(!r.stdout.contains("PROBLEM") && !r.stdout.contains("RISK"));
     assert!(!r.stdout.contains("Fix, in this order"));
     let (code, v) = json(&scenario("healthy"));
-    assert_eq!(code, 0);
+    assert_eq!(code, exit::OK);
     assert_eq!(v["healthy"], true);
     assert_eq!(v["verdicts"].as_array().unwrap().len(), 0);
     assert_eq!(v["fixes"].as_array().unwrap().len(), 0);
@@ -259,14 +260,14 @@ fn runfile_scenario() {
 #[test]
 fn container_scenario_is_not_broken_for_lacking_lib_modules() {
     let r = doctor(&scenario("container"), &[]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, exit::OK, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.starts_with(
         "OK       nvidia 580.159.04: the host's loaded module matches this container's NVML"
     ));
     assert!(!r.stdout.contains("/lib/modules/"), "{}", r.stdout);
     assert!(!r.stdout.contains("no package"), "{}", r.stdout);
     let (code, v) = json(&scenario("container"));
-    assert_eq!(code, 0);
+    assert_eq!(code, exit::OK);
     assert_eq!(v["healthy"], true);
     assert!(v["facts"]["container"]
         .as_str()
