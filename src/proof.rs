@@ -592,9 +592,11 @@ fn compare_relocations(old: &ProofSide, new: &ProofSide, f: &mut Findings) {
     }
     old.elf.release_all();
     new.elf.release_all();
-    for id in differing {
-        report_relocation_differences(id, old, new, f);
-    }
+    let diffs: Vec<RelocDiff> = differing
+        .into_iter()
+        .map(|id| relocation_differences(id, old, new))
+        .collect();
+    report_relocation_differences(&diffs, f);
 }
 
 /// The name of the section both sides call `id`.
@@ -614,16 +616,83 @@ fn target_name(id: u32, old: &ProofSide, new: &ProofSide) -> String {
 
 type RelocInWords<'a> = (Reloc, Option<SymbolMeaning<'a>>);
 
-/// Says, in words, how the relocations applying to section `id` differ: a few of them, then
-/// counts that add up (changed + lost + added).
-fn report_relocation_differences(id: u32, old: &ProofSide, new: &ProofSide, f: &mut Findings) {
+/// How the relocations applying to one section differ: a few in words, and counts that add
+/// up (changed + lost + added).
+struct RelocDiff {
+    name: String,
+    lines: Vec<String>,
+    changed: usize,
+    lost: usize,
+    added: usize,
+    before: usize,
+    after: usize,
+}
+
+impl RelocDiff {
+    fn total(&self) -> usize {
+        self.changed + self.lost + self.added
+    }
+}
+
+/// At most [`SHOWN_PER_KIND`] relocations in words over all sections, then one line per
+/// section (at most as many again), then what was left out.
+fn report_relocation_differences(diffs: &[RelocDiff], f: &mut Findings) {
+    let mut details = Capped::new(f);
+    for line in diffs.iter().flat_map(|d| &d.lines) {
+        details.error(None, None, line.clone());
+    }
+    let described: usize = diffs.iter().map(|d| d.lines.len()).sum();
+    let all: usize = diffs.iter().map(RelocDiff::total).sum();
+    details.more += all.saturating_sub(described);
+    details.finish("relocations differ");
+    let mut sections = Capped::new(f);
+    for d in diffs {
+        let why = if d.total() == 0 {
+            format!("relocations applying to {} pair up differently with the original's (same offsets, other symbols at equal offsets)", d.name)
+        } else {
+            format!(
+                "{} applying to {} differ from the original: {} changed, {} lost, {} added ({} before, {} after)",
+                plural(d.total(), "relocation"),
+                d.name,
+                d.changed,
+                d.lost,
+                d.added,
+                d.before,
+                d.after
+            )
+        };
+        sections.error(None, None, why);
+    }
+    sections.finish(&format!(
+        "sections whose relocations differ ({} relocations in all)",
+        all
+    ));
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Works out how the relocations applying to section `id` differ.
+fn relocation_differences(id: u32, old: &ProofSide, new: &ProofSide) -> RelocDiff {
     let name = target_name(id, old, new);
     let was = old.relocations_in_words(id);
     let now = new.relocations_in_words(id);
     let key = |r: &RelocInWords| (r.0.offset, r.0.rtype);
     let (mut i, mut j) = (0, 0);
-    let (mut changed, mut lost, mut added) = (0usize, 0usize, 0usize);
-    let mut shown = Capped::new(f);
+    let mut d = RelocDiff {
+        name,
+        lines: Vec::new(),
+        changed: 0,
+        lost: 0,
+        added: 0,
+        before: was.len(),
+        after: now.len(),
+    };
     loop {
         let (w, n) = (was.get(i), now.get(j));
         let line = match (w, n) {
@@ -633,40 +702,28 @@ fn report_relocation_differences(id: u32, old: &ProofSide, new: &ProofSide, f: &
                 if w.0.addend == n.0.addend && w.1 == n.1 {
                     continue;
                 }
-                changed += 1;
-                format!(
-                    "`{name}+{:#x}`: {}",
-                    w.0.offset,
-                    change_in_words(w, n, old, new)
-                )
+                d.changed += 1;
+                let how = change_in_words(w, n, old, new);
+                format!("`{}+{:#x}`: {how}", d.name, w.0.offset)
             }
             (_, Some(n)) if w.is_none_or(|w| key(n) < key(w)) => {
-                (j, added) = (j + 1, added + 1);
+                (j, d.added) = (j + 1, d.added + 1);
                 let to = target_in_words(n, new);
-                format!("`{name}+{:#x}`: relocation to {to} added", n.0.offset)
+                format!("`{}+{:#x}`: relocation to {to} added", d.name, n.0.offset)
             }
             (Some(w), _) => {
-                (i, lost) = (i + 1, lost + 1);
+                (i, d.lost) = (i + 1, d.lost + 1);
                 let to = target_in_words(w, old);
-                format!("`{name}+{:#x}`: relocation to {to} lost", w.0.offset)
+                format!("`{}+{:#x}`: relocation to {to} lost", d.name, w.0.offset)
             }
-            (None, Some(_)) => break, // the first arm with a guard took it; kept for the compiler
+            // (None, Some) always takes the `added` arm above.
+            (None, Some(_)) => break,
         };
-        shown.error(None, None, line);
+        if d.lines.len() < SHOWN_PER_KIND {
+            d.lines.push(line);
+        }
     }
-    let total = changed + lost + added;
-    shown.finish(&format!("relocations applying to {name} differ"));
-    let summary = if total == 0 {
-        format!("relocations applying to {name} pair up differently with the original's (same offsets, other symbols at equal offsets)")
-    } else {
-        format!(
-            "{total} relocation{} applying to {name} differ from the original: {changed} changed, {lost} lost, {added} added ({} before, {} after)",
-            if total == 1 { "" } else { "s" },
-            was.len(),
-            now.len()
-        )
-    };
-    f.error(NE, None, None, summary);
+    d
 }
 
 /// A relocation's symbol and addend in words, or why there is none.
@@ -718,15 +775,10 @@ fn compare_named_symbols(old: &ProofSide, new: &ProofSide, f: &mut Findings) {
     }
     let (lost, added) = sorted_difference(&a, &b);
     let names = |v: &[&NamedSymbol]| {
-        let mut shown: Vec<String> = v
+        let shown = v
             .iter()
-            .take(3)
-            .map(|x| format!("`{}`", String::from_utf8_lossy(x.0.name)))
-            .collect();
-        if v.len() > 3 {
-            shown.push(format!("and {} more", v.len() - 3));
-        }
-        shown.join(", ")
+            .map(|x| format!("`{}`", String::from_utf8_lossy(x.0.name)));
+        listed(shown, v.len())
     };
     let why = format!(
         "named symbols differ from the original ({} before, {} after): {} lost or changed ({}); {} added or changed ({})",
@@ -738,6 +790,15 @@ fn compare_named_symbols(old: &ProofSide, new: &ProofSide, f: &mut Findings) {
         names(&added)
     );
     f.error(NE, None, None, why);
+}
+
+/// The first three of `count` items, then how many more: "`a`, `b`, `c` and 4 more".
+fn listed(items: impl Iterator<Item = String>, count: usize) -> String {
+    let shown: Vec<String> = items.take(3).collect();
+    match count.saturating_sub(shown.len()) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
 }
 
 /// What only `a` has and what only `b` has, of two sorted multisets.
@@ -776,15 +837,10 @@ fn compare_groups(old: &ProofSide, new: &ProofSide, f: &mut Findings) {
         .collect();
     signatures.dedup();
     let n = signatures.len();
-    if n > 3 {
-        let more = format!("and {} more", n - 3);
-        signatures.truncate(3);
-        signatures.push(more);
-    }
     let why = format!(
-        "{n} section group{} differ from the original (signature, flags or members): {}",
-        if n == 1 { "" } else { "s" },
-        signatures.join(", ")
+        "{} differ from the original (signature, flags or members): {}",
+        plural(n, "section group"),
+        listed(signatures.into_iter(), n)
     );
     f.error(NE, None, None, why);
 }
@@ -798,19 +854,11 @@ fn check_no_debug_left(stripped: &Elf, f: &mut Findings) {
     let Some(first) = left.first() else {
         return;
     };
-    let mut names: Vec<String> = left
-        .iter()
-        .take(3)
-        .map(|s| format!("`{}`", s.display_name()))
-        .collect();
-    if left.len() > 3 {
-        names.push(format!("and {} more", left.len() - 3));
-    }
+    let names = left.iter().map(|s| format!("`{}`", s.display_name()));
     let why = format!(
-        "{} debug section{} left in the stripped file: {}",
-        left.len(),
-        if left.len() == 1 { "" } else { "s" },
-        names.join(", ")
+        "{} left in the stripped file: {}",
+        plural(left.len(), "debug section"),
+        listed(names, left.len())
     );
     f.error(NE, Some(first), None, why);
 }
