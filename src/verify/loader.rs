@@ -40,10 +40,26 @@ pub fn check_module(
     out: &mut Vec<Finding>,
 ) {
     let mut f = Findings(out);
-    let h = &elf.header;
-    let len = elf.data.len() as u64;
+    check_identity(elf, target, &mut f);
+    check_section_table(elf, &mut f);
+    let symbols = the_symbol_table(elf, &mut f);
+    if let Some(t) = &symbols {
+        check_symbols(elf, t, &mut f);
+    }
+    check_this_module(elf, target, &mut f);
+    check_modinfo(elf, target, &mut f);
+    check_kernel_sections(elf, target, &mut f);
+    if let Some(t) = &symbols {
+        check_relocations(elf, t, &mut f);
+    }
+    check_groups(elf, &mut f);
+    check_signature(signature, target, &mut f);
+    elf.release_all();
+}
 
-    // ELF identity.
+/// ELF identity: a relocatable 64-bit object for the kernel's machine.
+fn check_identity(elf: &Elf, target: &Expectations, f: &mut Findings) {
+    let h = &elf.header;
     if h.e_type != elf::ET_REL {
         f.error(
             Category::Invalid,
@@ -95,7 +111,11 @@ pub fn check_module(
             format!("unusual machine {} for a module", h.machine),
         );
     }
+}
 
+/// Every section inside the file, every link a real section.
+fn check_section_table(elf: &Elf, f: &mut Findings) {
+    let len = elf.data.len() as u64;
     let shnum = elf.sections.len();
     if shnum >= elf::SHN_LORESERVE as usize && !elf.extended_numbering {
         f.error(
@@ -105,7 +125,6 @@ pub fn check_module(
             format!("{shnum} sections without extended numbering"),
         );
     }
-    // Every section inside the file, every link a real section.
     for s in &elf.sections[1..] {
         if !s.is_nobits() && s.file_range().is_none_or(|r| r.end as u64 > len) {
             f.error(
@@ -135,10 +154,12 @@ pub fn check_module(
             );
         }
     }
+}
 
-    // Exactly one symbol table with a valid string table.
+/// Exactly one symbol table with a valid string table.
+fn the_symbol_table<'a>(elf: &Elf<'a>, f: &mut Findings) -> Option<SymbolTable<'a>> {
     let symtabs: Vec<&Section> = elf.symtab_sections().collect();
-    let symbols = match symtabs.len() {
+    match symtabs.len() {
         0 => {
             f.error(
                 Category::Invalid,
@@ -169,15 +190,11 @@ pub fn check_module(
             );
             None
         }
-    };
-    if let Some(t) = &symbols {
-        check_symbols(elf, t, &mut f);
     }
+}
 
-    check_this_module(elf, target, &mut f);
-    check_modinfo(elf, target, &mut f);
-
-    // __versions and .BTF, as the kernel's configuration requires them.
+/// `__versions` and `.BTF`, as the kernel's configuration requires them.
+fn check_kernel_sections(elf: &Elf, target: &Expectations, f: &mut Findings) {
     if let Some(facts) = target.facts() {
         match elf.section_by_name("__versions") {
             None if facts.modversions => f.error(Category::KernelMismatch, None, None, "kernel has CONFIG_MODVERSIONS but the module has no __versions section".into()),
@@ -194,13 +211,6 @@ pub fn check_module(
             );
         }
     }
-
-    if let Some(t) = &symbols {
-        check_relocations(elf, t, &mut f);
-    }
-    check_groups(elf, &mut f);
-    check_signature(signature, target, &mut f);
-    elf.release_all();
 }
 
 fn check_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
