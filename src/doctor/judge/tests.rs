@@ -21,6 +21,7 @@ fn kernel(k: &str, module_version: Option<&str>) -> Kernel {
         installed: true,
         headers: Headers::Ready,
         modules: module_version.map(|v| module(k, v)).into_iter().collect(),
+        ..Kernel::default()
     }
 }
 
@@ -41,6 +42,10 @@ fn healthy() -> Facts {
     let ii = "install ok installed";
     Facts {
         module: "nvidia".into(),
+        distro: Distro {
+            family: Family::Debian,
+            ..Distro::default()
+        },
         loaded: Loaded {
             version: Some(U.into()),
             srcversion: Some(format!("SRC-{U}")),
