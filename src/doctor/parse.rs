@@ -614,10 +614,23 @@ pub fn log_hits(
             source: source.to_string(),
             kernel,
             kind: kind.to_string(),
-            line: line.trim().to_string(),
+            line: without_log_prefix(line).to_string(),
         });
     }
     hits
+}
+
+/// A log line without the bracketed timestamp and source pacman puts before it
+/// (`[2024-06-05T18:02:57+0200] [ALPM-SCRIPTLET] strip: …` → `strip: …`).
+fn without_log_prefix(line: &str) -> &str {
+    let mut rest = line.trim();
+    for _ in 0..2 {
+        match rest.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+            Some((_, after)) => rest = after.trim_start(),
+            None => break,
+        }
+    }
+    rest
 }
 
 /// The longest of `kernels` that `line` names as a whole word.

@@ -1069,6 +1069,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_are_capped_and_refuse_what_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("environ");
+        fs::File::create(&big).unwrap().set_len(8 << 20).unwrap();
+        assert_eq!(read_capped(&big, 1 << 20).unwrap().len(), 1 << 20);
+        let fifo = dir.path().join("fifo");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Opened non-blocking: no writer, yet it returns at once, refused.
+        let err = read_capped(&fifo, 1 << 20).unwrap_err();
+        assert_eq!(err.to_string(), "not a regular file");
+        assert!(read_capped(dir.path(), 1).is_err());
+    }
+
+    #[test]
     fn empty_root_gathers_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let facts = gather(&Root::open(dir.path()).unwrap(), "nvidia");

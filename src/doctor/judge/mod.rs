@@ -574,7 +574,13 @@ impl<'a> Judge<'a> {
             .find(|l| l.kernel.as_deref() == Some(k));
         let built = self.f.dkms.built_for(k);
         let akmods_failed = self.f.akmods.iter().find(|a| a.kernel == k && a.failed);
-        let reason = if let Some(a) = akmods_failed {
+        // Ubuntu's prebuilt modules need no headers: the package is the whole fix.
+        let prebuilt = self
+            .prebuilt_branch()
+            .filter(|_| !self.f.dkms.registered && self.f.dpkg.is_some());
+        let reason = if let Some(b) = prebuilt {
+            format!("Ubuntu's prebuilt linux-modules-nvidia-{b}-{k} is not installed")
+        } else if let Some(a) = akmods_failed {
             let file = a.path.rsplit('/').next().unwrap_or(&a.path);
             match &a.first_error {
                 Some(line) => format!("akmods failed to build it ({file}: {})", clip(line, 90)),
@@ -595,8 +601,6 @@ impl<'a> Judge<'a> {
             "its headers are not installed, so nothing could build it".to_string()
         } else if headers == Headers::Incomplete {
             "its headers are incomplete, so nothing could build it".to_string()
-        } else if let (Some(b), false) = (self.prebuilt_branch(), self.f.dkms.registered) {
-            format!("Ubuntu's prebuilt linux-modules-nvidia-{b}-{k} is not installed")
         } else if self.f.dkms.registered {
             "DKMS has not built it".to_string()
         } else if self.akmods_managed() {
@@ -621,6 +625,7 @@ impl<'a> Judge<'a> {
             format!("kernel {k} has no {m} module: {reason}.{tail}"),
         );
         match headers {
+            _ if prebuilt.is_some() => {}
             Headers::Missing => self.fix_headers(
                 k,
                 format!("headers for {k}, which every module build needs"),
