@@ -75,8 +75,12 @@ const MODULE_EXTS: &[&str] = &[".ko", ".ko.zst", ".ko.xz", ".ko.gz"];
 const SECURE_BOOT_VAR: &str =
     "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
 
-/// Keys dkms signs modules with: Ubuntu's shim-signed MOK, then dkms 3's own.
-const MOK_KEYS: &[&str] = &["/var/lib/shim-signed/mok/MOK.der", "/var/lib/dkms/mok.pub"];
+/// Keys modules are signed with: Ubuntu's shim-signed MOK, dkms 3's own, Fedora's akmods key.
+const MOK_KEYS: &[&str] = &[
+    "/var/lib/shim-signed/mok/MOK.der",
+    "/var/lib/dkms/mok.pub",
+    "/etc/pki/akmods/certs/public_key.der",
+];
 
 /// Lines of a failed make.log shown as evidence, and given to `diagnose`.
 const MAKE_LOG_TAIL: usize = 3;

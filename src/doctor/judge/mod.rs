@@ -754,15 +754,16 @@ impl<'a> Judge<'a> {
                 worst(not_loaded),
                 format!("{why} and {} is not signed: the kernel refuses it (\"Key was rejected by service\")", module.path),
             );
-            let key = self
-                .f
-                .security
-                .mok_key
-                .clone()
-                .unwrap_or_else(|| "/var/lib/dkms/mok.pub".into());
+            let key = self.f.security.mok_key.clone().unwrap_or_else(|| {
+                if self.akmods_managed() {
+                    "/etc/pki/akmods/certs/public_key.der".into()
+                } else {
+                    "/var/lib/dkms/mok.pub".into()
+                }
+            });
             self.fix(
                 Stage::Sign,
-                "enroll the key dkms signs with (you confirm it in the blue MOK screen at the next boot), then rebuild so the module is signed",
+                "enroll the key modules are signed with (you confirm it in the blue MOK screen at the next boot), then rebuild so the module is signed",
                 &[format!("sudo mokutil --import {key}")],
             );
             self.rebuild(k, true);
@@ -1081,6 +1082,13 @@ impl<'a> Judge<'a> {
 
     fn unattended(&mut self) {
         let u = &self.f.unattended;
+        // unattended-upgrades is Debian's; an APT file in another system's image is noise.
+        if !matches!(
+            self.family(),
+            crate::doctor::facts::Family::Debian | crate::doctor::facts::Family::Unknown
+        ) {
+            return;
+        }
         let packaged = self.packaged() || self.f.dkms.registered;
         if !u.enabled() || !(packaged || self.runfile()) {
             return;
