@@ -1051,4 +1051,30 @@ mod tests {
         );
         assert_eq!(log_hit_kind("CC [M] nvidia.o"), None);
     }
+
+    #[test]
+    fn apt_term_log_hits_follow_the_dkms_kernel() {
+        let kernels = vec!["5.15.0-94-generic".to_string(), "5.15.0-138-generic".into()];
+        let log = "\
+Log started: 2025-03-02  06:25:14
+Setting up linux-headers-5.15.0-138-generic (5.15.0-138.148) ...
+/etc/kernel/header_postinst.d/dkms:
+ * dkms: running auto installation service for kernel 5.15.0-138-generic
+Building for 5.15.0-138-generic
+strip: nvidia-modeset.ko: invalid entry (0x5) in group [31]
+Log ended: 2025-03-02  06:27:40
+
+Log started: 2025-03-03  06:25:14
+strip: nvidia-modeset.ko: invalid entry (0x5) in group [31]
+";
+        let hits = log_hits("/var/log/apt/term.log", log, &kernels, None);
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].kernel.as_deref(), Some("5.15.0-138-generic"));
+        // A new APT session forgets the kernel of the last one.
+        assert_eq!(hits[1].kernel, None);
+        // A make.log's header decides for every line of it.
+        let fixed = log_hits("make.log", log, &kernels, Some("5.15.0-94-generic"));
+        assert_eq!(fixed.len(), 1);
+        assert_eq!(fixed[0].kernel.as_deref(), Some("5.15.0-94-generic"));
+    }
 }
