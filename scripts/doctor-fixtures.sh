@@ -40,6 +40,8 @@
 # version has its own, stable srcversion (the /sys/module/nvidia/srcversion files of the
 # trees use the same rule).
 #
+# DKWRAP_GNU_STRIP_XZ overrides where GNU strip 2.43.1 is looked for.
+#
 # Reproducible: fixed build directory ${DKWRAP_DOCTOR_BUILD:-/tmp/dkwrap-doctor-fixtures},
 # KBUILD_BUILD_* and SOURCE_DATE_EPOCH from scripts/lib.sh, no timestamps in any output.
 set -euo pipefail
@@ -67,7 +69,7 @@ for t in "$OBJCOPY" "$LLVM_OBJCOPY" "$ZSTD" "$XZ" "$PYTHON" make gcc; do
     command -v "$t" >/dev/null || dk_die "$t not found (apt install binutils llvm-19 zstd xz-utils python3 make gcc)"
 done
 MODULES=$DK_REPO/testdata/modules
-GNU_STRIP_XZ=$DK_REPO/../shared/tools/gnu-strip-2.43.1.xz
+GNU_STRIP_XZ=${DKWRAP_GNU_STRIP_XZ:-$DK_REPO/../shared/tools/gnu-strip-2.43.1.xz}
 
 if [ "$MODE" = check ]; then
     OUT=$(mktemp -d)
