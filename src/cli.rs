@@ -49,7 +49,8 @@ pub enum Command {
     /// verify what it built. Without --kernel/--kernel-dir/--config the kernel is taken from
     /// the make command (O=, -C, SYSSRC=, KERNELDIR=, KERNEL_UNAME=, ...), else the running one.
     Make(MakeArgs),
-    /// Explain why the NVIDIA driver does not work on this machine (read-only).
+    /// Explain why the NVIDIA driver does not work on this machine, or will not after the next
+    /// reboot (read-only; Debian/Ubuntu, Fedora/RHEL, Arch/CachyOS/Manjaro).
     Doctor(DoctorArgs),
 }
 

@@ -1,8 +1,10 @@
 //! `dkwrap doctor`: explain why the NVIDIA driver does not work on this machine, read-only.
 //!
 //! Three stages, in data-flow order:
-//! - [`probe`] reads files under `--root` (sysfs, procfs, /lib/modules, /var/lib/dkms,
-//!   /var/lib/dpkg, APT and GRUB configuration), one probe per data source, into [`facts::Facts`];
+//! - [`probe`] reads files under `--root` (os-release, sysfs, procfs, /lib/modules,
+//!   /var/lib/dkms, dpkg, pacman's local database, akmods logs, APT and pacman logs, APT and
+//!   GRUB configuration), one probe per data source, into [`facts::Facts`]; it also runs
+//!   `verify`'s loader checks on every driver module of the running and next-boot kernels;
 //! - [`judge`] turns the facts into verdicts, evidence and fixes, a pure function;
 //! - [`render`] prints them (or `--json` prints the report and the facts).
 //!
