@@ -34,6 +34,7 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
     };
     let expect = Expectations {
         kernel: kernel.as_ref(),
+        release: None,
         this_module_size,
     };
     let mut tally = Tally::default();

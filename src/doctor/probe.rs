@@ -435,13 +435,18 @@ fn check_modules(r: &mut Reader, k: &str, module: &str) -> Vec<ModuleCheck> {
         vec![module]
     };
     let (target, config) = kernel_target(r, k);
+    let expect = crate::verify::Expectations {
+        kernel: target.as_ref(),
+        release: Some(k),
+        this_module_size: None,
+    };
     let mut out = Vec::new();
     for dir in module_dirs(r.root, &base) {
         for name in &names {
             for ext in MODULE_EXTS {
                 let path = format!("{dir}/{name}{ext}");
                 if let Some(host) = r.root.resolve(&path) {
-                    out.push(check_one(name, &path, &host, &target, config.as_deref()));
+                    out.push(check_one(name, &path, &host, &expect, config.as_deref()));
                 }
             }
         }
@@ -449,32 +454,35 @@ fn check_modules(r: &mut Reader, k: &str, module: &str) -> Vec<ModuleCheck> {
     out
 }
 
-/// The verify target for kernel `k`: its release, and its config when `build/.config` exists.
-fn kernel_target(r: &mut Reader, k: &str) -> (crate::verify::Target, Option<String>) {
-    let mut target = crate::verify::Target {
-        release: Some(k.to_string()),
-        ..Default::default()
-    };
+/// The kernel `k` as far as its files tell: its release always, its configuration (a
+/// [`KernelTarget`](crate::target::KernelTarget)) when `build/.config` exists, and that
+/// config's path.
+fn kernel_target(r: &mut Reader, k: &str) -> (Option<crate::target::KernelTarget>, Option<String>) {
     let path = format!("/lib/modules/{k}/build/.config");
     let Some(host) = r.root.resolve(&path) else {
-        return (target, None);
+        return (None, None);
     };
     let Some(text) = r.text(&path) else {
-        return (target, None);
+        return (None, None);
     };
     let facts = crate::kconfig::KernelConfig::parse(&text, &host)
         .and_then(|c| crate::kconfig::KernelFacts::from_config(&c));
     match facts {
-        Ok(f) => {
-            target.facts = Some(f);
-            (target, Some(path))
+        Ok(facts) => {
+            let target = crate::target::KernelTarget {
+                facts,
+                release: Some(k.to_string()),
+                build_dir: None,
+                selected_by: "installed kernel".into(),
+            };
+            (Some(target), Some(path))
         }
         Err(e) => {
             r.unreadable.push(format!(
                 "{path}: {}",
                 hide_host(&e.to_string(), &host, &path)
             ));
-            (target, None)
+            (None, None)
         }
     }
 }
@@ -483,10 +491,10 @@ fn check_one(
     name: &str,
     path: &str,
     host: &Path,
-    target: &crate::verify::Target,
+    expect: &crate::verify::Expectations,
     config: Option<&str>,
 ) -> ModuleCheck {
-    use crate::verify::{Category, Severity};
+    use crate::finding::{Category, Severity};
     let mut c = ModuleCheck {
         name: name.to_string(),
         path: path.to_string(),
@@ -503,7 +511,7 @@ fn check_one(
         c.error_count = 1;
         return c;
     }
-    let report = match crate::verify::verify_file(host, target, None, true) {
+    let report = match crate::verify::verify_file(host, expect, None) {
         Ok(r) => r,
         Err(e) => {
             c.verdict = "unreadable".into();
@@ -513,7 +521,7 @@ fn check_one(
         }
     };
     c.compression = report.compression.clone();
-    let errors: Vec<&crate::verify::Finding> = report
+    let errors: Vec<&crate::finding::Finding> = report
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)

@@ -27,6 +27,9 @@ pub use loader::check_module;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Expectations<'k> {
     pub kernel: Option<&'k KernelTarget>,
+    /// The kernel's release when only that is known (doctor, for an installed kernel whose
+    /// configuration is gone); the kernel's own release wins.
+    pub release: Option<&'k str>,
     /// sizeof(struct module) of the target kernel.
     pub this_module_size: Option<u64>,
 }
@@ -35,14 +38,16 @@ impl<'k> Expectations<'k> {
     pub fn for_kernel(kernel: Option<&'k KernelTarget>) -> Self {
         Expectations {
             kernel,
-            this_module_size: None,
+            ..Expectations::default()
         }
     }
     pub fn facts(&self) -> Option<&'k KernelFacts> {
         self.kernel.map(|k| &k.facts)
     }
     pub fn release(&self) -> Option<&'k str> {
-        self.kernel.and_then(|k| k.release.as_deref())
+        self.kernel
+            .and_then(|k| k.release.as_deref())
+            .or(self.release)
     }
 }
 
