@@ -1,10 +1,13 @@
-//! Command-line definitions. Parsing only: every command's behaviour lives in its module.
+//! Command-line definitions. Parsing only: the app layer ([`crate::app`]) turns them into
+//! requests for the stages; no stage imports this module.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::app::ui::ColorChoice;
 use crate::kconfig::KernelSelector;
+use crate::strip::Strategy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,12 +19,19 @@ use crate::kconfig::KernelSelector;
         and still exits 0). dkwrap detects the kernel's toolchain, builds with a consistent LLVM \
         toolchain, strips with a tool that is correct for the module, proves every output equal to \
         its input minus debug information, and explains broken NVIDIA/DKMS installs.\n\n\
-        Invoked as `strip` (a symlink), dkwrap behaves as `dkwrap strip`."
+        Invoked as `strip` (a symlink), dkwrap behaves as `dkwrap strip`.",
+    after_long_help = crate::exit::help_text()
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Print only failures (errors, rejected modules, problems).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Colour verdict words: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,7 +49,8 @@ pub enum Command {
     /// verify what it built. Without --kernel/--kernel-dir/--config the kernel is taken from
     /// the make command (O=, -C, SYSSRC=, KERNELDIR=, KERNEL_UNAME=, ...), else the running one.
     Make(MakeArgs),
-    /// Explain why the NVIDIA driver does not work on this machine (read-only).
+    /// Explain why the NVIDIA driver does not work on this machine, or will not after the next
+    /// reboot (read-only; Debian/Ubuntu, Fedora/RHEL, Arch/CachyOS/Manjaro).
     Doctor(DoctorArgs),
     /// Explain build logs (`BFD ... assertion fail elf.c:4131`, dkms output, make.log) and
     /// modules: what each recognised line means, why GNU strip breaks this module, and with
@@ -76,6 +87,18 @@ impl KernelArgs {
     pub fn given(&self) -> bool {
         self.kernel.is_some() || self.kernel_dir.is_some() || self.config.is_some()
     }
+    /// Which flag chose the kernel, in words.
+    pub fn selected_by(&self) -> &'static str {
+        if self.kernel_dir.is_some() {
+            "--kernel-dir"
+        } else if self.kernel.is_some() {
+            "--kernel"
+        } else if self.config.is_some() {
+            "--config"
+        } else {
+            "running kernel"
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -90,9 +113,9 @@ pub struct DetectArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Strategy {
+/// `--strategy` (the stage's [`Strategy`], with its help texts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
     /// llvm-strip for clang kernels (native if missing); GNU strip for GCC kernels unless
     /// the module has a layout GNU strip corrupts.
     Auto,
@@ -106,6 +129,18 @@ pub enum Strategy {
     Gnu,
 }
 
+impl From<StrategyArg> for Strategy {
+    fn from(s: StrategyArg) -> Strategy {
+        match s {
+            StrategyArg::Auto => Strategy::Auto,
+            StrategyArg::Llvm => Strategy::Llvm,
+            StrategyArg::Native => Strategy::Native,
+            StrategyArg::Skip => Strategy::Skip,
+            StrategyArg::Gnu => Strategy::Gnu,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct StripArgs {
     /// Remove debugging sections only (the only mode; accepted for compatibility).
@@ -114,8 +149,8 @@ pub struct StripArgs {
     /// Write the result here instead of replacing FILE (only with one FILE).
     #[arg(short = 'o', value_name = "OUT")]
     pub output: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
-    pub strategy: Strategy,
+    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+    pub strategy: StrategyArg,
     #[command(flatten)]
     pub kernel: KernelArgs,
     /// Append one JSON record per file to this manifest.
@@ -162,8 +197,8 @@ pub struct MakeArgs {
     #[arg(long, value_delimiter = ',', value_name = "PATH.ko,...")]
     pub modules: Vec<PathBuf>,
     /// Strip strategy for the built modules.
-    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
-    pub strategy: Strategy,
+    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+    pub strategy: StrategyArg,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

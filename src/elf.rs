@@ -7,6 +7,10 @@
 //! with the section and offset, so that one broken relocation section does not hide the
 //! other problems of a file.
 
+/// Relocations of one large section compared (or checked) between two hand-backs of the
+/// mapping's pages (192 KiB of RELA entries); shared by the loader checks and the proof.
+pub const RELOCS_PER_RELEASE: usize = 8192;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;

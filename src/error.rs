@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Documented exit codes. Kept small and distinct so scripts and dkms logs can tell them apart.
+/// Documented exit codes, and the one policy that picks the code of a run.
 pub mod exit {
     /// Success; for `verify` every module passed, for `doctor` the machine looks healthy.
     pub const OK: i32 = 0;
@@ -14,9 +14,9 @@ pub mod exit {
     pub const INTERNAL: i32 = 1;
     /// Bad command-line usage (clap uses 2 as well).
     pub const USAGE: i32 = 2;
-    /// An input file could not be read: missing, a directory, truncated, not ELF, corrupt compression.
+    /// An input file could not be read: missing, a directory, truncated, corrupt compression.
     pub const UNREADABLE: i32 = 3;
-    /// `verify`: a module the kernel's loader would reject.
+    /// `verify`: a module the kernel's loader would reject (also: not ELF, bitcode).
     pub const INVALID_MODULE: i32 = 4;
     /// `verify`: a module built for another kernel (release, vermagic flags, architecture).
     pub const KERNEL_MISMATCH: i32 = 5;
@@ -36,14 +36,85 @@ pub mod exit {
     /// `make`: the build succeeded but a built module failed stripping or verification, or
     /// it built no module at all.
     pub const BUILT_MODULE_REJECTED: i32 = 12;
-    /// Interrupted by Ctrl-C (128 + SIGINT).
+    /// `make`: make itself failed; its status is in the message and in `--json`.
+    pub const MAKE_FAILED: i32 = 13;
+    /// Interrupted by Ctrl-C (128 + SIGINT); `make` killed by signal N exits 128+N.
     pub const INTERRUPTED: i32 = 130;
+
+    /// Every code with its name and meaning: `--help`, the man pages and the README say
+    /// the same.
+    pub const TABLE: &[(i32, &str, &str)] = &[
+        (OK, "OK", "success; verify: every module passed; doctor: healthy"),
+        (INTERNAL, "INTERNAL", "internal error (a bug in dkwrap)"),
+        (USAGE, "USAGE", "usage error"),
+        (UNREADABLE, "UNREADABLE", "unreadable input (missing, a directory, corrupt compression)"),
+        (INVALID_MODULE, "INVALID_MODULE", "invalid module: the loader would reject it (not ELF, bitcode, truncated, ...)"),
+        (KERNEL_MISMATCH, "KERNEL_MISMATCH", "built for another kernel (release, vermagic flags, architecture, signature policy)"),
+        (NOT_EQUIVALENT, "NOT_EQUIVALENT", "a stripped module is not its original minus debug information"),
+        (SIGNED_MODULE, "SIGNED_MODULE", "strip: signed module, --allow-unsign not given"),
+        (STRIP_FAILED, "STRIP_FAILED", "strip: nothing safe could be written; the original is untouched"),
+        (NO_KERNEL_CONFIG, "NO_KERNEL_CONFIG", "no kernel configuration found, or it is invalid"),
+        (TOOL_MISSING, "TOOL_MISSING", "a required tool is missing"),
+        (PROBLEMS_FOUND, "PROBLEMS_FOUND", "doctor: problems found"),
+        (BUILT_MODULE_REJECTED, "BUILT_MODULE_REJECTED", "make: the build succeeded but a built module failed strip or verification, or none was built"),
+        (MAKE_FAILED, "MAKE_FAILED", "make: make itself failed (its status is in the message and the JSON)"),
+        (INTERRUPTED, "INTERRUPTED", "interrupted (Ctrl-C); make killed by signal N: 128+N"),
+    ];
+
+    /// When several files end differently, the run's code is the most severe one, in this
+    /// order (first = most severe): a module proven wrong is the danger dkwrap exists for,
+    /// then modules the kernel would refuse, then what dkwrap could not do, then input it
+    /// could not read.
+    pub const SEVERITY_ORDER: &[i32] = &[
+        INTERNAL,
+        NOT_EQUIVALENT,
+        INVALID_MODULE,
+        KERNEL_MISMATCH,
+        BUILT_MODULE_REJECTED,
+        MAKE_FAILED,
+        STRIP_FAILED,
+        SIGNED_MODULE,
+        TOOL_MISSING,
+        NO_KERNEL_CONFIG,
+        UNREADABLE,
+        PROBLEMS_FOUND,
+        USAGE,
+    ];
+
+    /// The more severe of two codes by [`SEVERITY_ORDER`]; independent of the order the
+    /// files came in. OK is the least severe; a code not listed ranks just above OK.
+    pub fn most_severe(a: i32, b: i32) -> i32 {
+        let rank = |c: i32| match c {
+            OK => usize::MAX,
+            _ => SEVERITY_ORDER
+                .iter()
+                .position(|&x| x == c)
+                .unwrap_or(SEVERITY_ORDER.len()),
+        };
+        match rank(a).cmp(&rank(b)) {
+            std::cmp::Ordering::Less => a,
+            std::cmp::Ordering::Greater => b,
+            std::cmp::Ordering::Equal => a.min(b),
+        }
+    }
+
+    /// The text of the EXIT STATUS section of `--help` and the man pages.
+    pub fn help_text() -> String {
+        let mut s = String::from("EXIT STATUS:\n");
+        for (code, _, meaning) in TABLE {
+            s.push_str(&format!("  {code:>3}  {meaning}\n"));
+        }
+        s.push_str("  With several files, the most severe code wins: ");
+        s.push_str("not-equivalent > invalid module > kernel mismatch > make codes > ");
+        s.push_str("strip failed > signed > tool missing > no config > unreadable.\n");
+        s
+    }
 }
 
 /// Everything that can stop a dkwrap command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", io_reason(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -98,6 +169,25 @@ impl Error {
         }
     }
 
+    /// The message without the path it is about (for reports that name the file already).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Io { source, .. } => io_reason(source),
+            Error::Unreadable { reason, .. }
+            | Error::Decompress { reason, .. }
+            | Error::BadKernelConfig { reason, .. }
+            | Error::StripFailed { reason, .. } => reason.clone(),
+            Error::NotElf { reason, .. } => format!("not a kernel module: {reason}"),
+            Error::Malformed { offset, reason, .. } => {
+                format!("malformed ELF at offset {offset:#x}: {reason}")
+            }
+            Error::NotEquivalent { reason, .. } => {
+                format!("output is not equivalent to the original: {reason}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
@@ -108,3 +198,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error in words, without Rust's ` (os error N)` or a temporary file's
+/// ` at path "..."` (the path a message is about is the user's, given separately).
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error ").next().unwrap_or(&text);
+    let text = text.split(" at path \"").next().unwrap_or(text);
+    text.to_string()
+}

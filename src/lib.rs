@@ -5,6 +5,7 @@
 //! [`verify`] checks every result. [`doctor`] stands apart and explains a broken machine.
 //! [`elf`] is the one ELF reader they all share; [`modfile`] peels compression and signatures.
 
+pub mod app;
 pub mod cli;
 pub mod detect;
 pub mod diagnose;
@@ -13,11 +14,14 @@ pub mod elf;
 pub mod error;
 pub mod explain;
 pub mod fasthash;
+pub mod finding;
 pub mod kconfig;
 pub mod make;
 pub mod modfile;
 pub mod output;
+pub mod proof;
 pub mod strip;
+pub mod target;
 pub mod toolchain;
 pub mod verify;
 

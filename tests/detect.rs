@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use dkwrap::exit;
 use std::path::Path;
 
 fn detect_json(args: &[&std::ffi::OsStr]) -> (i32, serde_json::Value, String) {
@@ -22,7 +23,7 @@ fn thinlto_config_is_clang_19_thin_lto_lld_with_llvm_strip_19() {
         .arg("--config")
         .arg(kconfig("thinlto")));
     let t = text(&out);
-    assert_eq!(code(&out), 0, "{t}");
+    assert_eq!(code(&out), exit::OK, "{t}");
     assert!(t.contains("compiler        clang 19.1.7"), "{t}");
     assert!(t.contains("LTO             thin"), "{t}");
     assert!(t.contains("linker          ld.lld"), "{t}");
@@ -32,7 +33,7 @@ fn thinlto_config_is_clang_19_thin_lto_lld_with_llvm_strip_19() {
     );
     assert!(t.lines().count() <= 24, "one screen: {t}");
     let (rc, v, t) = detect_json(&["--config".as_ref(), kconfig("thinlto").as_os_str()]);
-    assert_eq!(rc, 0, "{t}");
+    assert_eq!(rc, exit::OK, "{t}");
     assert_eq!(v["kernel"]["compiler"], "clang");
     assert_eq!(v["kernel"]["compiler_major"], 19);
     assert_eq!(v["kernel"]["lto"], "thin");
@@ -86,7 +87,7 @@ fn every_config_location_in_order() {
     let kver = "6.1.0-test";
     let compiler = |args: &[&std::ffi::OsStr]| {
         let (rc, v, t) = detect_json(args);
-        assert_eq!(rc, 0, "{t}");
+        assert_eq!(rc, exit::OK, "{t}");
         v["kernel"]["compiler"].as_str().unwrap().to_string()
             + ":"
             + v["kernel"]["config_path"].as_str().unwrap()
@@ -134,7 +135,7 @@ fn every_config_location_in_order() {
         "--kernel".as_ref(),
         "5.0.0-other".as_ref(),
     ]);
-    assert_eq!(rc, 9, "{t}");
+    assert_eq!(rc, exit::NO_KERNEL_CONFIG, "{t}");
 }
 
 #[test]
@@ -156,7 +157,7 @@ fn module_comment_is_cross_checked() {
         .arg(kconfig("thinlto"))
         .arg("--module")
         .arg(fixture("basic-gcc.ko")));
-    assert_eq!(code(&out), 0);
+    assert_eq!(code(&out), exit::OK);
     assert!(text(&out).contains("DISAGREES"), "{}", text(&out));
     assert!(
         text(&out).contains("was built with gcc 12.2.0, but the kernel config says clang 19.1.7"),
@@ -184,12 +185,12 @@ fn bad_input_is_one_line_and_a_distinct_code() {
     let cases: Vec<(Vec<std::ffi::OsString>, i32, &str)> = vec![
         (
             vec!["--root".into(), r.into(), "--kernel".into(), "9.9.9".into()],
-            9,
+            exit::NO_KERNEL_CONFIG,
             "no kernel configuration found",
         ),
         (
             vec!["--config".into(), r.join("missing").into()],
-            9,
+            exit::NO_KERNEL_CONFIG,
             "no kernel configuration found",
         ),
         (
@@ -197,7 +198,7 @@ fn bad_input_is_one_line_and_a_distinct_code() {
                 write(&r.join("bad.gz"), b"\x1f\x8b\x08garbage");
                 vec!["--config".into(), r.join("bad.gz").into()]
             },
-            9,
+            exit::NO_KERNEL_CONFIG,
             "corrupt gzip stream",
         ),
         (
@@ -205,7 +206,7 @@ fn bad_input_is_one_line_and_a_distinct_code() {
                 write(&r.join("nocc"), b"CONFIG_X86_64=y\nCONFIG_MODVERSIONS=y\n");
                 vec!["--config".into(), r.join("nocc").into()]
             },
-            9,
+            exit::NO_KERNEL_CONFIG,
             "neither CONFIG_CC_IS_CLANG nor CONFIG_CC_IS_GCC",
         ),
         (
@@ -213,7 +214,7 @@ fn bad_input_is_one_line_and_a_distinct_code() {
                 write(&r.join("text"), b"hello\n");
                 vec!["--config".into(), r.join("text").into()]
             },
-            9,
+            exit::NO_KERNEL_CONFIG,
             "not a kernel config line",
         ),
         (
@@ -226,7 +227,7 @@ fn bad_input_is_one_line_and_a_distinct_code() {
                     r.join("notelf.ko").into(),
                 ]
             },
-            3,
+            exit::UNREADABLE,
             "no ELF magic",
         ),
     ];

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dkwrap::exit;
 use serde_json::Value;
 
 const PROBLEMS_FOUND: i32 = 11;
@@ -205,7 +206,7 @@ fn seed_scenario_json() {
 #[test]
 fn healthy_scenario() {
     let r = doctor(&scenario("healthy"), &[]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, exit::OK, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout.starts_with("OK       nvidia 570.133.07: the loaded module, userspace NVML and the on-disk modules of 6.8.0-60-generic (running) agree"),
         "{}",
@@ -214,7 +215,7 @@ fn healthy_scenario() {
     assert!(!r.stdout.contains("PROBLEM") && !r.stdout.contains("RISK"));
     assert!(!r.stdout.contains("Fix, in this order"));
     let (code, v) = json(&scenario("healthy"));
-    assert_eq!(code, 0);
+    assert_eq!(code, exit::OK);
     assert_eq!(v["healthy"], true);
     assert_eq!(v["verdicts"].as_array().unwrap().len(), 0);
     assert_eq!(v["fixes"].as_array().unwrap().len(), 0);
@@ -259,14 +260,14 @@ fn runfile_scenario() {
 #[test]
 fn container_scenario_is_not_broken_for_lacking_lib_modules() {
     let r = doctor(&scenario("container"), &[]);
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.code, exit::OK, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.starts_with(
         "OK       nvidia 580.159.04: the host's loaded module matches this container's NVML"
     ));
     assert!(!r.stdout.contains("/lib/modules/"), "{}", r.stdout);
     assert!(!r.stdout.contains("no package"), "{}", r.stdout);
     let (code, v) = json(&scenario("container"));
-    assert_eq!(code, 0);
+    assert_eq!(code, exit::OK);
     assert_eq!(v["healthy"], true);
     assert!(v["facts"]["container"]
         .as_str()
@@ -402,4 +403,290 @@ fn a_damaged_module_is_reported_not_fatal() {
         .as_str()
         .unwrap()
         .contains("the running kernel has no nvidia module on disk")));
+}
+
+/// Package tools of the other distribution families: a fix must never name them.
+fn foreign_tools(family: &str) -> Vec<&'static str> {
+    const DEBIAN: &[&str] = &[
+        "apt ",
+        "apt-get",
+        "apt-mark",
+        "dpkg",
+        "ubuntu-drivers",
+        "update-initramfs",
+    ];
+    const FEDORA: &[&str] = &["dnf ", "akmods", "dracut"];
+    const ARCH: &[&str] = &["pacman", "mkinitcpio"];
+    const SUSE: &[&str] = &["zypper"];
+    match family {
+        "debian" => [FEDORA, ARCH, SUSE].concat(),
+        "fedora" => [DEBIAN, ARCH, SUSE].concat(),
+        "arch" => [DEBIAN, FEDORA, SUSE].concat(),
+        other => panic!("no list for {other}"),
+    }
+}
+
+fn assert_own_tools_only(v: &Value, family: &str) {
+    assert_eq!(v["facts"]["distro"]["family"], family);
+    for c in all_commands(v) {
+        for tool in foreign_tools(family) {
+            assert!(!c.contains(tool), "{family} fix names {tool:?}: {c}");
+        }
+    }
+    for f in v["fixes"].as_array().unwrap() {
+        let why = f["why"].as_str().unwrap();
+        for tool in foreign_tools(family) {
+            assert!(
+                !why.contains(tool),
+                "{family} fix text names {tool:?}: {why}"
+            );
+        }
+    }
+}
+
+/// The checked modules of kernel `k`: (file name, verdict).
+fn checked(v: &Value, k: &str) -> Vec<(String, String)> {
+    let kernel = v["facts"]["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["release"] == k)
+        .unwrap_or_else(|| panic!("no kernel {k}"));
+    kernel["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let path = c["path"].as_str().unwrap();
+            let file = path.rsplit('/').next().unwrap().to_string();
+            (file, c["verdict"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn fedora_akmods_scenario() {
+    let root = scenario("fedora");
+    let r = doctor(&root, &[]);
+    assert_eq!(r.code, PROBLEMS_FOUND, "{}\n{}", r.stdout, r.stderr);
+    let first = r.stdout.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "RISK     kernel 6.12.9-200.fc41.x86_64 has no nvidia module: akmods failed to build it \
+         (565.77-1-for-6.12.9-200.fc41.x86_64.failed.log: gcc: error: unrecognized command-line \
+         option '-fmin-function-alignment=16'). Rebooting into it will lose the GPU."
+    );
+    // The running kernel's kmod-nvidia (extra/nvidia/*.ko.xz) is found and fine.
+    assert!(
+        !r.stdout.contains("6.11.4-301.fc41.x86_64 has no"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("/var/lib/rpm/rpmdb.sqlite not read"),
+        "{}",
+        r.stdout
+    );
+    let (_, v) = json(&root);
+    assert_eq!(verdict_ids(&v), ["kernel-without-module"]);
+    assert_eq!(
+        all_commands(&v),
+        ["sudo akmods --force --kernels 6.12.9-200.fc41.x86_64"]
+    );
+    assert_own_tools_only(&v, "fedora");
+    assert_eq!(v["facts"]["distro"]["id"], "fedora");
+    assert_eq!(v["facts"]["distro"]["package_db_read"], false);
+    assert_eq!(
+        v["facts"]["nvml"][0]["path"],
+        "/usr/lib64/libnvidia-ml.so.565.77"
+    );
+    assert_eq!(
+        checked(&v, "6.11.4-301.fc41.x86_64"),
+        pairs(&[("nvidia.ko.xz", "ok"), ("nvidia-modeset.ko.xz", "ok")])
+    );
+    assert!(checked(&v, "6.12.9-200.fc41.x86_64").is_empty());
+    let akmods = v["facts"]["akmods"].as_array().unwrap();
+    assert_eq!(akmods.len(), 2);
+    assert_eq!(akmods[1]["failed"], true);
+}
+
+#[test]
+fn cachyos_gnu_strip_damage_is_seen_before_the_reboot() {
+    let root = scenario("cachyos");
+    let r = doctor(&root, &[]);
+    assert_eq!(r.code, PROBLEMS_FOUND, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().next().unwrap(),
+        "PROBLEM  rebooting into 6.9.3-2-cachyos will fail to bring up the display: \
+         nvidia-modeset.ko.zst has relocations past its symbol table — the damage GNU strip \
+         does to clang ThinLTO modules"
+    );
+    // What doctor used to get wrong on Arch.
+    assert!(!r.stdout.contains("no libnvidia-ml"), "{}", r.stdout);
+    assert!(!r.stdout.contains("unknown kernel"), "{}", r.stdout);
+    let (_, v) = json(&root);
+    assert_eq!(verdict_ids(&v), ["module-damaged"]);
+    assert_eq!(
+        all_commands(&v),
+        [
+            "sudo dkwrap dkms install-integration",
+            "sudo dkms install nvidia/550.78 -k 6.9.3-2-cachyos --force"
+        ]
+    );
+    assert_own_tools_only(&v, "arch");
+    assert_eq!(v["facts"]["distro"]["id_like"][0], "arch");
+    assert_eq!(
+        checked(&v, "6.6.32-1-cachyos-lts"),
+        pairs(&[("nvidia.ko.zst", "ok"), ("nvidia-modeset.ko.zst", "ok")])
+    );
+    assert_eq!(
+        checked(&v, "6.9.3-2-cachyos"),
+        pairs(&[
+            ("nvidia.ko.zst", "ok"),
+            ("nvidia-modeset.ko.zst", "invalid")
+        ])
+    );
+    let kernels = v["facts"]["kernels"].as_array().unwrap();
+    let bad = &kernels
+        .iter()
+        .find(|k| k["release"] == "6.9.3-2-cachyos")
+        .unwrap()["checked"][1];
+    assert_eq!(bad["config"], "/lib/modules/6.9.3-2-cachyos/build/.config");
+    assert_eq!(bad["compression"], "zstd");
+    assert!(bad["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("but there are only"));
+    // strip's messages in pacman.log are tied to the kernel the dkms hook was building.
+    let hits = v["facts"]["log_hits"].as_array().unwrap();
+    let kinds: Vec<&str> = hits.iter().map(|h| h["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["invalid-group-entry", "bfd-assertion"]);
+    assert!(hits
+        .iter()
+        .all(|h| h["kernel"] == "6.9.3-2-cachyos" && h["source"] == "/var/log/pacman.log"));
+    let pkgs = v["facts"]["pacman"].as_array().unwrap();
+    assert!(pkgs
+        .iter()
+        .any(|p| p["name"] == "nvidia-utils" && p["version"] == "550.78-1"));
+    assert_eq!(kernels[0]["pkgbase"], "linux-cachyos-lts");
+}
+
+#[test]
+fn ubuntu_prebuilt_linux_modules_nvidia_count_as_a_module_source() {
+    let root = scenario("ubuntu-prebuilt");
+    let r = doctor(&root, &[]);
+    assert_eq!(r.code, PROBLEMS_FOUND, "{}\n{}", r.stdout, r.stderr);
+    let (_, v) = json(&root);
+    assert_eq!(verdict_ids(&v), ["kernel-without-module"]);
+    assert_eq!(
+        v["verdicts"][0]["verdict"],
+        "kernel 6.8.0-62-generic has no nvidia module: Ubuntu's prebuilt \
+         linux-modules-nvidia-550-6.8.0-62-generic is not installed. Rebooting into it will lose the GPU."
+    );
+    // No headers, no dkms: the prebuilt package is the whole fix.
+    assert_eq!(
+        all_commands(&v),
+        ["sudo apt install linux-modules-nvidia-550-6.8.0-62-generic"]
+    );
+    assert_own_tools_only(&v, "debian");
+    assert_eq!(
+        checked(&v, "6.8.0-60-generic"),
+        pairs(&[("nvidia.ko", "ok"), ("nvidia-modeset.ko", "ok")])
+    );
+    let running = &v["facts"]["kernels"][1];
+    assert_eq!(
+        running["modules"][0]["path"],
+        "/lib/modules/6.8.0-60-generic/kernel/nvidia-550/nvidia.ko"
+    );
+}
+
+#[test]
+fn debian_family_scenarios_name_no_foreign_tool() {
+    for s in ["seed", "healthy", "runfile"] {
+        let (_, v) = json(&scenario(s));
+        assert_own_tools_only(&v, "debian");
+    }
+}
+
+/// Runs doctor with a deadline (a FIFO opened blocking would hang it forever); its exit
+/// code and peak resident memory in KiB.
+// The child is reaped with wait4 (for its rusage), which clippy does not see.
+#[allow(clippy::zombie_processes)]
+fn doctor_within(root: &Path, secs: u64) -> (i32, i64) {
+    let child = Command::new(env!("CARGO_BIN_EXE_dkwrap"))
+        .arg("doctor")
+        .arg("--root")
+        .arg(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run dkwrap");
+    let pid = child.id() as libc::pid_t;
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: zeroed rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our own unwaited child; status and usage are valid for writes.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if r == pid {
+            assert!(libc::WIFEXITED(status), "doctor died: status {status}");
+            return (libc::WEXITSTATUS(status), usage.ru_maxrss);
+        }
+        if start.elapsed().as_secs() >= secs {
+            // SAFETY: kill and reap our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("doctor did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn fifos_and_huge_files_in_an_image_neither_hang_nor_exhaust_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&scenario("cachyos"), dir.path());
+    let root = dir.path();
+    let mkfifo = |p: &Path| {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let _ = std::fs::remove_file(p);
+        let st = Command::new("mkfifo").arg(p).status().expect("mkfifo");
+        assert!(st.success());
+    };
+    // A FIFO where a text file, a kernel config and a module are read.
+    mkfifo(&root.join("proc/1/environ"));
+    mkfifo(&root.join("etc/os-release"));
+    mkfifo(&root.join("usr/lib/modules/6.9.3-2-cachyos/build/.config"));
+    mkfifo(&root.join("usr/lib/modules/6.9.3-2-cachyos/updates/dkms/nvidia-uvm.ko"));
+    // A 3 GiB (sparse) log: read up to the cap, not to the end.
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.join("var/log/pacman.log"))
+        .unwrap();
+    log.set_len(3 << 30).unwrap();
+    let (code, max_rss_kib) = doctor_within(root, 60);
+    assert_eq!(code, PROBLEMS_FOUND);
+    // 64 MiB of the log at most (plus its text copy), never the 3 GiB.
+    assert!(max_rss_kib < 512 << 10, "peak RSS {max_rss_kib} KiB");
+    let (_, v) = json(root);
+    let uvm = checked(&v, "6.9.3-2-cachyos");
+    assert!(
+        uvm.contains(&("nvidia-uvm.ko".into(), "unreadable".into())),
+        "{uvm:?}"
+    );
+    let unreadable = v["facts"]["unreadable"].to_string();
+    assert!(
+        unreadable.contains("/etc/os-release: not a regular file"),
+        "{unreadable}"
+    );
 }

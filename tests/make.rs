@@ -9,6 +9,7 @@
 mod common;
 
 use common::*;
+use dkwrap::exit;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -155,7 +156,7 @@ fn dkms_appended_and_guide_arguments_are_rewritten_to_the_kernels_tools() {
     args.extend(["LLVM=1", "OBJCOPY=objcopy", "CC=clang", "LD=ld.lld"].map(String::from));
     let out = sim.run(&[], &strs(&args));
     let err = stderr(&out);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let argv = sim.argv();
     let llvm_dir = format!("{}/", sim.root().join("llvm/llvm-19/bin").display());
     for want in [
@@ -193,13 +194,16 @@ fn dkms_appended_and_guide_arguments_are_rewritten_to_the_kernels_tools() {
         .unwrap()
         .len();
     assert!(std::fs::metadata(&built).unwrap().len() < before);
-    assert!(err.contains("modeset-like.ko: stripped (native"), "{err}");
+    assert!(
+        err.contains("modeset-like.ko: stripped with dkwrap's rewriter"),
+        "{err}"
+    );
     let v = run(dkwrap()
         .arg("verify")
         .arg("--against")
         .arg(fixture("modeset-like-thinlto.ko"))
         .arg(&built));
-    assert_eq!(code(&v), 0, "{}", text(&v));
+    assert_eq!(code(&v), exit::OK, "{}", text(&v));
 }
 
 #[test]
@@ -207,7 +211,7 @@ fn json_summary_is_alone_on_stdout() {
     let sim = Sim::new("thinlto");
     sim.make_building("modeset-like-thinlto.ko", "modeset-like.ko");
     let out = sim.run(&["--json", "--strategy", "skip"], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out)));
     assert_eq!(v["outcome"], "ok");
@@ -240,7 +244,7 @@ fn gcc_kernel_command_is_left_alone() {
     let mut args = kbuild_args(&sim);
     args.push("KCFLAGS=-O2".into());
     let out = sim.run(&[], &strs(&args));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     assert_eq!(sim.argv(), args);
     assert!(stderr(&out).contains("(gcc 12."), "{}", text(&out));
 }
@@ -254,7 +258,7 @@ fn foreign_architecture_kernel_gets_arch() {
     let sim = Sim::new("arm64-thinlto");
     sim.make_building("modeset-like-arm64-thinlto.ko", "modeset-like.ko");
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let argv = sim.argv();
     assert!(argv.contains(&"ARCH=arm64".to_string()), "{argv:?}");
     assert!(
@@ -275,7 +279,7 @@ fn kernel_is_found_from_the_make_commands_variables() {
     let kdir = format!("SYSSRC={}", sim.tree().display());
     let m = format!("M={}", sim.moddir().display());
     let out = sim.run(&["--json"], &[&kdir, &m, "modules"]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["kernel"]["selected_by"], "SYSSRC=");
     assert_eq!(v["kernel"]["compiler"], "clang");
@@ -295,11 +299,11 @@ fn listed_modules_are_relative_to_the_module_directory() {
         ],
         &strs(&kbuild_args(&sim)),
     );
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     // A listed module that is not there fails the stage.
     sim.make_building("modeset-like-thinlto.ko", "other.ko");
     let out = sim.run(&["--modules", "missing.ko"], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 12, "{}", text(&out));
+    assert_eq!(code(&out), exit::BUILT_MODULE_REJECTED, "{}", text(&out));
     assert!(
         stderr(&out).contains("not found after the build"),
         "{}",
@@ -313,7 +317,14 @@ fn failing_make_status_is_passed_through_with_its_diagnosis() {
     // The failure dkms 3.0.10 produces on Debian for a clang kernel, as make prints it.
     sim.make("echo '  CC [M]  /x/mlike_main.o'\necho 'make: clang: No such file or directory' >&2\necho 'make: *** [Makefile:5: modules] Error 127' >&2\nexit 2");
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 2, "{}", text(&out));
+    // make's own failure has dkwrap's code (2 would read as dkwrap's usage error); make's
+    // status is in the message.
+    assert_eq!(code(&out), exit::MAKE_FAILED, "{}", text(&out));
+    assert!(
+        stderr(&out).contains("make exited with status 2"),
+        "{}",
+        text(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // make's stderr is streamed, unchanged, into our stdout (dkms's make.log has both).
     assert!(
@@ -341,8 +352,10 @@ fn every_measured_failure_is_diagnosed() {
         let sim = Sim::new("thinlto");
         sim.make(&format!("printf '%s\\n' \"{line}\" >&2\nexit 2"));
         let out = sim.run(&["--json"], &strs(&kbuild_args(&sim)));
-        assert_eq!(code(&out), 2, "{}", text(&out));
+        assert_eq!(code(&out), exit::MAKE_FAILED, "{}", text(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["make_status"], 2);
+        assert_eq!(v["exit_code"], exit::MAKE_FAILED);
         assert_eq!(v["diagnoses"][0]["id"], id, "{line}: {}", text(&out));
         assert_eq!(v["outcome"], "make-failed");
     }
@@ -354,7 +367,7 @@ fn output_is_copied_byte_for_byte() {
     // Invalid UTF-8 and a line without a final newline must come through untouched.
     sim.make("printf 'caf\\351\\n\\tpartial'\nexit 7");
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 7);
+    assert_eq!(code(&out), exit::MAKE_FAILED);
     assert_eq!(out.stdout, b"caf\xe9\n\tpartial");
 }
 
@@ -381,7 +394,7 @@ fn a_successful_make_that_printed_a_bfd_assertion_is_rejected() {
         sim.moddir().display()
     ));
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 12, "{}", text(&out));
+    assert_eq!(code(&out), exit::BUILT_MODULE_REJECTED, "{}", text(&out));
     let err = stderr(&out);
     assert!(err.contains("[gnu-strip-invalid-group-entry]"), "{err}");
     assert!(err.contains("[gnu-bfd-assertion]"), "{err}");
@@ -398,7 +411,7 @@ fn no_module_built_is_an_error() {
         .unwrap();
     sim.make("echo 'make: Nothing to be done for '\"'\"'modules'\"'\"'.'\nexit 0");
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 12, "{}", text(&out));
+    assert_eq!(code(&out), exit::BUILT_MODULE_REJECTED, "{}", text(&out));
     assert!(stderr(&out).contains("built no module"), "{}", text(&out));
 }
 
@@ -412,7 +425,7 @@ fn a_module_that_fails_verification_fails_the_stage() {
         sim.moddir().display()
     ));
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 12, "{}", text(&out));
+    assert_eq!(code(&out), exit::BUILT_MODULE_REJECTED, "{}", text(&out));
     let err = stderr(&out);
     assert!(err.contains("broken.ko"), "{err}");
     assert!(
@@ -426,7 +439,7 @@ fn a_module_that_fails_verification_fails_the_stage() {
 fn missing_make_is_reported_with_its_package() {
     let sim = Sim::new("gcc");
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 10, "{}", text(&out));
+    assert_eq!(code(&out), exit::TOOL_MISSING, "{}", text(&out));
     assert!(stderr(&out).contains("make not found"), "{}", text(&out));
     assert!(stderr(&out).contains("apt install make"), "{}", text(&out));
 }
@@ -437,7 +450,7 @@ fn missing_llvm_tools_are_reported_with_their_packages() {
     sim.make("exit 0");
     std::fs::remove_dir_all(sim.root().join("llvm/llvm-19")).unwrap();
     let out = sim.run(&[], &strs(&kbuild_args(&sim)));
-    assert_eq!(code(&out), 10, "{}", text(&out));
+    assert_eq!(code(&out), exit::TOOL_MISSING, "{}", text(&out));
     let err = stderr(&out);
     assert!(
         err.contains("clang-19") && err.contains("ld.lld-19"),
@@ -456,7 +469,7 @@ fn missing_kernel_tree_is_reported() {
     let sim = Sim::new("thinlto");
     sim.make("exit 0");
     let out = sim.run(&["--kernel-dir", "/nonexistent/kernel"], &["modules"]);
-    assert_eq!(code(&out), 9, "{}", text(&out));
+    assert_eq!(code(&out), exit::NO_KERNEL_CONFIG, "{}", text(&out));
     assert!(
         stderr(&out).contains("/nonexistent/kernel"),
         "{}",
@@ -464,6 +477,6 @@ fn missing_kernel_tree_is_reported() {
     );
     // Named only by the make command: the same.
     let out = sim.run(&[], &["KERNELDIR=/nonexistent/kernel", "modules"]);
-    assert_eq!(code(&out), 9, "{}", text(&out));
+    assert_eq!(code(&out), exit::NO_KERNEL_CONFIG, "{}", text(&out));
     assert!(stderr(&out).contains("from KERNELDIR="), "{}", text(&out));
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use dkwrap::exit;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,7 @@ fn assert_proven(stripped: &Path, original: &Path) {
         .arg(stripped));
     assert_eq!(
         code(&out),
-        0,
+        exit::OK,
         "{} vs {}:\n{}",
         stripped.display(),
         original.display(),
@@ -54,7 +55,7 @@ fn every_strategy_on_every_toolchain_produces_a_proven_module() {
                 ],
                 &target,
             );
-            assert_eq!(rc, 0, "{name}: {t}");
+            assert_eq!(rc, exit::OK, "{name}: {t}");
             let rec = &v[0];
             let used = rec["strategy"].as_str().unwrap().to_string();
             if strategy == "skip" {
@@ -82,7 +83,7 @@ fn thinlto_modeset_like_gnu_strip_is_never_trusted() {
     // Asked for gnu: GNU strip fails or lies, and the chain falls back to a proven output.
     let target = copy_to(&orig, tmp.path(), "gnu.ko");
     let (rc, v, t) = strip_json(&["-g", "--strategy", "gnu"], &target);
-    assert_eq!(rc, 0, "{t}");
+    assert_eq!(rc, exit::OK, "{t}");
     let attempts = v[0]["attempts"].as_array().unwrap();
     assert_eq!(attempts[0]["strategy"], "gnu");
     assert_eq!(attempts[0]["accepted"], false, "{t}");
@@ -94,7 +95,7 @@ fn thinlto_modeset_like_gnu_strip_is_never_trusted() {
         &["-g", "--config", kconfig("gcc").to_str().unwrap()],
         &target,
     );
-    assert_eq!(rc, 0, "{t}");
+    assert_eq!(rc, exit::OK, "{t}");
     assert_gnu_never_tried(&v, &t);
     assert_proven(&target, &orig);
 }
@@ -109,7 +110,7 @@ fn native_output_has_the_section_list_of_llvm_strip() {
             .args(["strip", "-g", "--strategy", "native", "-o"])
             .arg(&native)
             .arg(&ko));
-        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert_eq!(code(&out), exit::OK, "{}", text(&out));
         llvm_strip_to(&ko, &reference);
         let list = |p: &Path| {
             let data = std::fs::read(p).unwrap();
@@ -187,7 +188,7 @@ fn a_lying_gnu_strip_is_caught_and_never_replaces_the_original() {
         .args(["strip", "-g", "--json", "--config"])
         .arg(kconfig("gcc"))
         .arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &v[0]["attempts"][0];
     assert_eq!(first["strategy"], "gnu");
@@ -212,7 +213,7 @@ fn a_lying_gnu_strip_is_caught_and_never_replaces_the_original() {
         .args(["strip", "-g", "--json", "--config"])
         .arg(kconfig("gcc"))
         .arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         v[0]["attempts"][0]["reason"]
@@ -238,7 +239,7 @@ fn the_real_gnu_strip_2_43_is_caught_on_the_thinlto_fixture() {
         .env("PATH", path_with(&bin))
         .args(["strip", "-g", "--strategy", "gnu", "--json"])
         .arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &v[0]["attempts"][0];
     assert_eq!(first["accepted"], false, "{}", text(&out));
@@ -252,13 +253,13 @@ fn signed_modules_are_refused_unless_allowed() {
     let orig = fixture("basic-thinlto.signed.ko");
     let target = copy_to(&orig, tmp.path(), "s.ko");
     let out = run(dkwrap().args(["strip", "-g"]).arg(&target));
-    assert_eq!(code(&out), 7, "{}", text(&out));
+    assert_eq!(code(&out), exit::SIGNED_MODULE, "{}", text(&out));
     assert!(text(&out).contains("sign-file"), "{}", text(&out));
     assert_eq!(sha256(&target), sha256(&orig));
     let out = run(dkwrap()
         .args(["strip", "-g", "--allow-unsign"])
         .arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     assert!(!std::fs::read(&target)
         .unwrap()
         .ends_with(b"~Module signature appended~\n"));
@@ -276,7 +277,7 @@ fn compressed_modules_stay_compressed_in_their_format() {
     ] {
         let target = copy_to(&fixture(name), tmp.path(), name);
         let (rc, v, t) = strip_json(&["-g"], &target);
-        assert_eq!(rc, 0, "{name}: {t}");
+        assert_eq!(rc, exit::OK, "{name}: {t}");
         assert_eq!(
             v[0]["compression"].as_str().unwrap(),
             dkwrap::modfile::Compression::sniff(magic).unwrap().name()
@@ -296,7 +297,7 @@ fn a_symlink_target_is_stripped_and_the_link_kept() {
     let link = tmp.path().join("link.ko");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let out = run(dkwrap().args(["strip", "-g"]).arg(&link));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     assert!(std::fs::symlink_metadata(&link)
         .unwrap()
         .file_type()
@@ -310,7 +311,7 @@ fn mode_is_kept_and_no_temporary_files_are_left() {
     let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = run(dkwrap().args(["strip", "-g"]).arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     assert_eq!(
         std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
         0o640
@@ -332,7 +333,7 @@ fn a_missing_llvm_strip_falls_back_to_native() {
         .env("DKWRAP_LLVM_ROOT", tmp.path())
         .args(["strip", "-g", "--json"])
         .arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["attempts"][0]["strategy"], "llvm");
     assert!(v[0]["attempts"][0]["reason"]
@@ -369,7 +370,7 @@ fn a_read_only_directory_fails_cleanly_and_leaves_the_module() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         o
     };
-    assert_eq!(code(&out), 8, "{}", text(&out));
+    assert_eq!(code(&out), exit::STRIP_FAILED, "{}", text(&out));
     assert!(
         text(&out).contains("cannot create a temporary file"),
         "{}",
@@ -396,7 +397,7 @@ fn invoked_as_strip_it_is_dkwrap_strip_and_writes_a_manifest() {
         .arg("--manifest")
         .arg(&manifest)
         .arg(&target));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let line = std::fs::read_to_string(&manifest).unwrap();
     let rec: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     for key in [
@@ -437,7 +438,7 @@ fn the_huge_modules_when_built() {
                 .args(["strip", "-g", "--strategy", strategy, "-o"])
                 .arg(&out_path)
                 .arg(&huge));
-            assert_eq!(code(&out), 0, "{}", text(&out));
+            assert_eq!(code(&out), exit::OK, "{}", text(&out));
             assert_proven(&out_path, &huge);
         }
     }
@@ -458,7 +459,7 @@ fn the_record_describes_the_file_that_landed() {
             &format!("{strategy}.ko"),
         );
         let (rc, v, t) = strip_json(&["-g", "--strategy", strategy], &target);
-        assert_eq!(rc, 0, "{t}");
+        assert_eq!(rc, exit::OK, "{t}");
         assert_eq!(v[0]["strategy"], strategy, "{t}");
         assert_eq!(
             v[0]["size_after"].as_u64().unwrap(),
@@ -497,7 +498,7 @@ fn arm64_modules_never_reach_the_host_gnu_strip() {
             &["-g", "--config", kconfig("gcc").to_str().unwrap()],
             &target,
         );
-        assert_eq!(rc, 0, "{t}");
+        assert_eq!(rc, exit::OK, "{t}");
         assert_gnu_never_tried(&v, &t);
         assert_eq!(v[0]["strategy"], "llvm", "{t}");
         assert_proven(&target, &orig);
@@ -514,7 +515,7 @@ fn arm64_modules_never_reach_the_host_gnu_strip() {
                 ],
                 &target,
             );
-            assert_eq!(rc, 0, "{t}");
+            assert_eq!(rc, exit::OK, "{t}");
             assert_ne!(v[0]["strategy"], "skip", "{t}");
             let out = run(dkwrap()
                 .arg("verify")
@@ -523,7 +524,7 @@ fn arm64_modules_never_reach_the_host_gnu_strip() {
                 .arg("--against")
                 .arg(&orig)
                 .arg(&target));
-            assert_eq!(code(&out), 0, "{}", text(&out));
+            assert_eq!(code(&out), exit::OK, "{}", text(&out));
         }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use dkwrap::elf::Elf;
+use dkwrap::exit;
 
 #[test]
 fn every_committed_fixture_passes() {
@@ -13,7 +14,7 @@ fn every_committed_fixture_passes() {
             .arg("--config")
             .arg(kconfig(&tree))
             .arg(&ko));
-        assert_eq!(code(&out), 0, "{}:\n{}", ko.display(), text(&out));
+        assert_eq!(code(&out), exit::OK, "{}:\n{}", ko.display(), text(&out));
         assert!(text(&out).contains(": OK ("), "{}", text(&out));
     }
     for name in [
@@ -23,7 +24,7 @@ fn every_committed_fixture_passes() {
         "basic-thinlto.signed.ko",
     ] {
         let out = run(dkwrap().arg("verify").arg(fixture(name)));
-        assert_eq!(code(&out), 0, "{name}:\n{}", text(&out));
+        assert_eq!(code(&out), exit::OK, "{name}:\n{}", text(&out));
     }
     let out = run(dkwrap()
         .arg("verify")
@@ -42,15 +43,19 @@ fn llvm_strip_outputs_are_proven_equivalent() {
             .arg("--against")
             .arg(&ko)
             .arg(&out_path));
-        assert_eq!(code(&out), 0, "{}:\n{}", ko.display(), text(&out));
+        assert_eq!(code(&out), exit::OK, "{}:\n{}", ko.display(), text(&out));
         // The proof also notices the debug sections that llvm-strip removed were there.
         let same = run(dkwrap().arg("verify").arg("--against").arg(&ko).arg(&ko));
         assert_eq!(
             code(&same),
-            6,
+            exit::NOT_EQUIVALENT,
             "an unstripped file is not 'original minus debug'"
         );
-        assert!(text(&same).contains("debug section left"));
+        assert!(
+            text(&same).contains("debug sections left"),
+            "{}",
+            text(&same)
+        );
     }
 }
 
@@ -71,14 +76,18 @@ fn a_corrupted_relocation_fails_the_proof_and_is_named() {
             .arg("--against")
             .arg(&orig)
             .arg(&stripped));
-        assert_eq!(code(&out), 6, "{}", text(&out));
+        assert_eq!(code(&out), exit::NOT_EQUIVALENT, "{}", text(&out));
         let needle = format!("`{section}+{offset:#x}`: was ");
         assert!(
             text(&out).contains(&needle),
             "expected {needle:?} in:\n{}",
             text(&out)
         );
-        assert!(text(&out).contains("changed meaning"), "{}", text(&out));
+        assert!(
+            text(&out).contains("differ from the original: 1 changed, 0 lost, 0 added"),
+            "{}",
+            text(&out)
+        );
     }
 }
 
@@ -114,7 +123,7 @@ fn gnu_strip_output_on_the_thinlto_fixture_is_judged_not_assumed() {
         // Whatever GNU strip did while exiting 0, the proof must reject it.
         assert_ne!(
             code(&out),
-            0,
+            exit::OK,
             "{} output passed the proof:\n{}",
             tool.display(),
             text(&out)
@@ -139,7 +148,7 @@ fn layout_notes_name_what_gnu_strip_corrupts() {
         .arg("verify")
         .arg(fixture("modeset-like-thinlto.ko")));
     let t = text(&out);
-    assert_eq!(code(&out), 0, "{t}");
+    assert_eq!(code(&out), exit::OK, "{t}");
     assert!(
         t.contains("relocation sections apply to this section"),
         "{t}"
@@ -152,7 +161,7 @@ fn json_output_lists_findings_as_data() {
     let out = run(dkwrap()
         .args(["verify", "--json"])
         .arg(fixture("modeset-like-thinlto.ko")));
-    assert_eq!(code(&out), 0);
+    assert_eq!(code(&out), exit::OK);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let findings = v[0]["findings"].as_array().expect("findings");
     assert!(findings
@@ -177,7 +186,7 @@ fn kernel_mismatches_are_reported_with_their_own_code() {
         .arg("--kernel-dir")
         .arg(tmp.path())
         .arg(fixture("basic-thinlto.ko")));
-    assert_eq!(code(&out), 5, "{}", text(&out));
+    assert_eq!(code(&out), exit::KERNEL_MISMATCH, "{}", text(&out));
     assert!(text(&out).contains("vermagic release"), "{}", text(&out));
     // An arm64 module checked against the x86-64 kernel.
     let out = run(dkwrap()
@@ -185,7 +194,7 @@ fn kernel_mismatches_are_reported_with_their_own_code() {
         .arg("--config")
         .arg(kconfig("thinlto"))
         .arg(fixture("basic-arm64-thinlto.ko")));
-    assert_eq!(code(&out), 5, "{}", text(&out));
+    assert_eq!(code(&out), exit::KERNEL_MISMATCH, "{}", text(&out));
     assert!(
         text(&out).contains("module is for aarch64"),
         "{}",
@@ -195,7 +204,7 @@ fn kernel_mismatches_are_reported_with_their_own_code() {
     let out = run(dkwrap()
         .args(["verify", "--this-module-size", "1"])
         .arg(fixture("basic-thinlto.ko")));
-    assert_eq!(code(&out), 5, "{}", text(&out));
+    assert_eq!(code(&out), exit::KERNEL_MISMATCH, "{}", text(&out));
 }
 
 #[test]
@@ -204,10 +213,18 @@ fn bad_input_gets_one_clear_error_and_its_own_code() {
     let empty = tmp.path().join("empty.ko");
     std::fs::write(&empty, b"").unwrap();
     let cases: Vec<(std::path::PathBuf, i32, &str)> = vec![
-        (empty, 4, "empty file"),
-        (tmp.path().to_path_buf(), 3, "is a directory"),
-        (tmp.path().join("missing.ko"), 3, "No such file"),
-        (fixture("bitcode-thinlto.o"), 4, "LLVM bitcode"),
+        (empty, exit::INVALID_MODULE, "empty file"),
+        (tmp.path().to_path_buf(), exit::UNREADABLE, "is a directory"),
+        (
+            tmp.path().join("missing.ko"),
+            exit::UNREADABLE,
+            "No such file",
+        ),
+        (
+            fixture("bitcode-thinlto.o"),
+            exit::INVALID_MODULE,
+            "LLVM bitcode",
+        ),
     ];
     for (path, want, needle) in cases {
         let out = run(dkwrap().arg("verify").arg(&path));
@@ -230,7 +247,7 @@ fn bad_input_gets_one_clear_error_and_its_own_code() {
     d[n..n + 4].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
     std::fs::write(&signed, d).unwrap();
     let out = run(dkwrap().arg("verify").arg(&signed));
-    assert_eq!(code(&out), 4, "{}", text(&out));
+    assert_eq!(code(&out), exit::INVALID_MODULE, "{}", text(&out));
     assert!(
         text(&out).contains("damaged signature trailer"),
         "{}",
@@ -242,7 +259,7 @@ fn bad_input_gets_one_clear_error_and_its_own_code() {
     d.truncate(d.len() / 2);
     std::fs::write(&zst, d).unwrap();
     let out = run(dkwrap().arg("verify").arg(&zst));
-    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
     assert!(text(&out).contains("corrupt zstd stream"), "{}", text(&out));
 }
 
@@ -250,7 +267,8 @@ fn bad_input_gets_one_clear_error_and_its_own_code() {
 /// boundary and a sweep, and bit flips in the ELF header and section headers.
 #[test]
 fn truncated_and_bit_flipped_modules_never_panic() {
-    use dkwrap::verify::{check_equivalence, check_module, Target};
+    use dkwrap::proof::check_equivalence;
+    use dkwrap::verify::{check_module, Expectations};
     let data = std::fs::read(fixture("modeset-like-thinlto.ko")).unwrap();
     let orig = Elf::parse(&data).unwrap();
     let mut cuts: Vec<usize> = (0..=64).collect();
@@ -266,11 +284,11 @@ fn truncated_and_bit_flipped_modules_never_panic() {
             Err(_) => rejected += 1,
             Ok(e) => {
                 let mut f = Vec::new();
-                check_module(&e, None, &Target::default(), &mut f);
+                check_module(&e, None, &Expectations::default(), &mut f);
                 check_equivalence(&e, &orig, false, &mut f);
                 assert!(
                     f.iter()
-                        .any(|x| x.severity == dkwrap::verify::Severity::Error),
+                        .any(|x| x.severity == dkwrap::finding::Severity::Error),
                     "truncated at {cut} passed"
                 );
             }
@@ -294,7 +312,7 @@ fn truncated_and_bit_flipped_modules_never_panic() {
         d[at] ^= 1 << (state % 8);
         if let Ok(e) = Elf::parse(&d) {
             let mut f = Vec::new();
-            check_module(&e, None, &Target::default(), &mut f);
+            check_module(&e, None, &Expectations::default(), &mut f);
             check_equivalence(&e, &orig, true, &mut f);
             let _ = dkwrap::strip::native::strip_debug(&e, &mut std::io::sink());
         }
@@ -352,5 +370,5 @@ fn reordered_relocations_are_still_equivalent() {
         .arg("--against")
         .arg(&orig)
         .arg(&stripped));
-    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
 }

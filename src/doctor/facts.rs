@@ -13,6 +13,8 @@ use crate::diagnose::Diagnosis;
 pub struct Facts {
     /// The module asked about (`--module`, "nvidia").
     pub module: String,
+    /// Which distribution the root is, from /etc/os-release and its package database.
+    pub distro: Distro,
     /// Why this looks like a container (it then has no kernels of its own), if it does.
     pub container: Option<String>,
     pub loaded: Loaded,
@@ -35,6 +37,13 @@ pub struct Facts {
     pub nouveau_loaded: bool,
     /// Firmware files named by `firmware=` in the on-disk modules, and whether they exist.
     pub firmware: Vec<Firmware>,
+    /// pacman's local database (`/var/lib/pacman/local/*/desc`): `None` on other systems.
+    pub pacman: Option<Vec<PacmanPackage>>,
+    /// akmods build logs (`/var/cache/akmods/<module>/*.log`), Fedora/RHEL.
+    pub akmods: Vec<AkmodsLog>,
+    /// Lines in build and package-manager logs that mark a corrupting strip or a broken
+    /// object (BFD assertion, invalid group entry, ...), each tied to a kernel when the log says which.
+    pub log_hits: Vec<LogHit>,
     /// `/usr/bin/nvidia-uninstall`: left by NVIDIA's .run installer.
     pub runfile_uninstaller: bool,
     /// Files that exist but could not be read or parsed (path and reason).
@@ -96,6 +105,12 @@ pub struct Kernel {
     pub headers: Headers,
     /// The module's files for this kernel, in modprobe's search order (updates first).
     pub modules: Vec<DiskModule>,
+    /// Arch's `/usr/lib/modules/<k>/pkgbase`: the package the kernel came from ("linux-cachyos").
+    pub pkgbase: Option<String>,
+    /// Every installed module of the driver (nvidia, nvidia-modeset, nvidia-drm, nvidia-uvm,
+    /// nvidia-peermem), through `dkwrap verify`'s loader checks; only for the running and
+    /// the next-boot kernel (empty for the others).
+    pub checked: Vec<ModuleCheck>,
 }
 
 impl Kernel {
@@ -354,4 +369,90 @@ impl Security {
 pub struct Firmware {
     pub name: String,
     pub present: bool,
+}
+
+/// The distribution family: decides which package tool a fix names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Debian, Ubuntu, Mint, Pop!_OS: dpkg and apt.
+    Debian,
+    /// Fedora, RHEL, CentOS, Rocky, Alma: rpm, dnf and akmods.
+    Fedora,
+    /// Arch, CachyOS, Manjaro, EndeavourOS: pacman.
+    Arch,
+    /// openSUSE, SLES: rpm and zypper.
+    Suse,
+    #[default]
+    Unknown,
+}
+
+/// `/etc/os-release` and the package database found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Distro {
+    pub family: Family,
+    /// `ID` ("ubuntu", "fedora", "cachyos").
+    pub id: Option<String>,
+    /// `ID_LIKE`, split ("arch"; "rhel centos fedora").
+    pub id_like: Vec<String>,
+    /// `PRETTY_NAME`.
+    pub name: Option<String>,
+    /// The package database that exists under the root (`/var/lib/dpkg/status`,
+    /// `/var/lib/pacman/local`, `/var/lib/rpm/rpmdb.sqlite`, ...).
+    pub package_db: Option<String>,
+    /// False for a database doctor finds but does not read (rpm's SQLite database).
+    pub package_db_read: bool,
+}
+
+/// A package in pacman's local database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacmanPackage {
+    pub name: String,
+    pub version: String,
+}
+
+/// One akmods log: `<version>-<release>-for-<kernel>.log`, `.failed.log` when the build failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AkmodsLog {
+    pub path: String,
+    pub kernel: String,
+    pub failed: bool,
+    /// The first line that reads as the error.
+    pub first_error: Option<String>,
+}
+
+/// A line of a log that shows a build step damaged (or could not read) an object file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogHit {
+    /// The log, inside the root.
+    pub source: String,
+    /// The kernel the log was building for at that line, when it says.
+    pub kernel: Option<String>,
+    /// "bfd-assertion", "invalid-group-entry", "format-not-recognized", "illformed".
+    pub kind: String,
+    pub line: String,
+}
+
+/// One installed module file through the loader checks of `dkwrap verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleCheck {
+    /// "nvidia-modeset" (the file name without `.ko*`).
+    pub name: String,
+    pub path: String,
+    pub compression: Option<String>,
+    /// "ok", "invalid" (the loader would reject or mis-load it), "kernel-mismatch"
+    /// (built for another kernel), "unreadable".
+    pub verdict: String,
+    /// The loader check error messages, first few.
+    pub errors: Vec<String>,
+    /// How many errors there were in all.
+    pub error_count: usize,
+    /// The kernel config the checks used (`/lib/modules/<k>/build/.config`), if any.
+    pub config: Option<String>,
+}
+
+impl ModuleCheck {
+    pub fn failed(&self) -> bool {
+        self.verdict != "ok"
+    }
 }

@@ -1,8 +1,10 @@
 //! `dkwrap doctor`: explain why the NVIDIA driver does not work on this machine, read-only.
 //!
 //! Three stages, in data-flow order:
-//! - [`probe`] reads files under `--root` (sysfs, procfs, /lib/modules, /var/lib/dkms,
-//!   /var/lib/dpkg, APT and GRUB configuration), one probe per data source, into [`facts::Facts`];
+//! - [`probe`] reads files under `--root` (os-release, sysfs, procfs, /lib/modules,
+//!   /var/lib/dkms, dpkg, pacman's local database, akmods logs, APT and pacman logs, APT and
+//!   GRUB configuration), one probe per data source, into [`facts::Facts`]; it also runs
+//!   `verify`'s loader checks on every driver module of the running and next-boot kernels;
 //! - [`judge`] turns the facts into verdicts, evidence and fixes, a pure function;
 //! - [`render`] prints them (or `--json` prints the report and the facts).
 //!
@@ -15,11 +17,11 @@ pub mod parse;
 pub mod probe;
 pub mod render;
 
+use std::path::Path;
+
 use serde::Serialize;
 
-use crate::cli::DoctorArgs;
-use crate::error::{exit, Error, Result};
-use crate::output;
+use crate::error::{Error, Result};
 
 /// What `--json` prints.
 #[derive(Debug, Serialize)]
@@ -29,30 +31,17 @@ pub struct JsonReport<'a> {
     pub facts: &'a facts::Facts,
 }
 
-/// Runs `dkwrap doctor`: exit::OK when healthy, exit::PROBLEMS_FOUND when something is
-/// broken or will break; an unreadable `--root` is an error (exit::UNREADABLE).
-pub fn run(args: &DoctorArgs) -> Result<i32> {
-    let m = &args.module;
-    if m.is_empty() || m.contains(['/', '\0']) || m == "." || m == ".." {
+/// Examines the system under `root` for `module`: the facts read and the verdicts on them.
+/// An unreadable `root` is an error; a broken machine is a report.
+pub fn examine(root: &Path, module: &str) -> Result<(judge::Report, facts::Facts)> {
+    if module.is_empty() || module.contains(['/', '\0']) || module == "." || module == ".." {
         return Err(Error::Usage(format!(
             "--module {}: not a module name",
-            output::escape(m)
+            crate::output::escape(module)
         )));
     }
-    let root = probe::Root::open(&args.root)?;
-    let facts = probe::gather(&root, m);
+    let root = probe::Root::open(root)?;
+    let facts = probe::gather(&root, module);
     let report = judge::judge(&facts);
-    if args.json {
-        output::print_json(&JsonReport {
-            report: &report,
-            facts: &facts,
-        })?;
-    } else {
-        print!("{}", output::escape(&render::text(&report)));
-    }
-    Ok(if report.healthy {
-        exit::OK
-    } else {
-        exit::PROBLEMS_FOUND
-    })
+    Ok((report, facts))
 }

@@ -3,8 +3,9 @@
 //! here on real-world samples.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
-use super::facts::{DkmsStatus, Package, ProcVersion};
+use super::facts::{DkmsStatus, Family, LogHit, Package, PacmanPackage, ProcVersion};
 
 /// Orders kernel releases and driver versions the way a human does: runs of digits compare
 /// as numbers, everything else as text. `5.15.0-138-generic` > `5.15.0-94-generic`.
@@ -470,8 +471,12 @@ pub fn grubenv_var(text: &str, var: &str) -> Option<String> {
 
 /// The kernel a dkms make.log was written for, from its first line:
 /// `DKMS make.log for nvidia-570.133.07 for kernel 5.15.0-138-generic (x86_64)`.
+/// dkms 3 writes `DKMS (dkms-3.0.13) make.log for nvidia/550.78 for kernel 6.9.3-2-cachyos (x86_64)`.
 pub fn make_log_kernel(text: &str) -> Option<String> {
-    let line = text.lines().find(|l| l.starts_with("DKMS make.log for "))?;
+    let line = text
+        .lines()
+        .take(5)
+        .find(|l| l.starts_with("DKMS ") && l.contains(" make.log for "))?;
     let rest = &line[line.find(" for kernel ")? + " for kernel ".len()..];
     rest.split_whitespace().next().map(str::to_string)
 }
@@ -502,6 +507,146 @@ pub fn lockdown_mode(text: &str) -> Option<String> {
 pub fn proc_modules_has(text: &str, module: &str) -> bool {
     text.lines()
         .any(|l| l.split_whitespace().next() == Some(module))
+}
+
+/// `/etc/os-release`: `KEY=value` lines, values unquoted (shell-style single or double quotes).
+pub fn os_release(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(|(k, v)| (k.to_string(), unquote(v.trim()).to_string()))
+        .collect()
+}
+
+/// The family an os-release `ID` and `ID_LIKE` name, the first word that is known.
+pub fn family_of(id: Option<&str>, id_like: &[String]) -> Family {
+    let words = id.into_iter().chain(id_like.iter().map(String::as_str));
+    for w in words {
+        let family = match w {
+            "debian" | "ubuntu" | "linuxmint" | "pop" | "raspbian" => Family::Debian,
+            "fedora" | "rhel" | "centos" | "rocky" | "almalinux" | "ol" | "nobara" => {
+                Family::Fedora
+            }
+            "arch" | "archarm" | "cachyos" | "manjaro" | "endeavouros" | "garuda" => Family::Arch,
+            "opensuse" | "suse" | "sles" | "opensuse-leap" | "opensuse-tumbleweed" => Family::Suse,
+            _ => continue,
+        };
+        return family;
+    }
+    Family::Unknown
+}
+
+/// `%NAME%` and `%VERSION%` of a pacman local database `desc` file.
+pub fn pacman_desc(text: &str) -> Option<PacmanPackage> {
+    let mut lines = text.lines().map(str::trim);
+    let (mut name, mut version) = (None, None);
+    while let Some(l) = lines.next() {
+        match l {
+            "%NAME%" => name = lines.next().map(str::to_string),
+            "%VERSION%" => version = lines.next().map(str::to_string),
+            _ => {}
+        }
+    }
+    Some(PacmanPackage {
+        name: name.filter(|n| !n.is_empty())?,
+        version: version.unwrap_or_default(),
+    })
+}
+
+/// The kernel of an akmods log name: `565.77-1-for-6.12.9-200.fc41.x86_64.failed.log`
+/// → ("6.12.9-200.fc41.x86_64", failed).
+pub fn akmods_log_kernel(file_name: &str) -> Option<(String, bool)> {
+    let (rest, failed) = match file_name.strip_suffix(".failed.log") {
+        Some(r) => (r, true),
+        None => (file_name.strip_suffix(".log")?, false),
+    };
+    let (_, kernel) = rest.rsplit_once("-for-")?;
+    (!kernel.is_empty()).then(|| (kernel.to_string(), failed))
+}
+
+/// Does a log line show a binutils tool damaging or failing to read an object? The kind
+/// ("bfd-assertion", ...) or `None`. doctor's own small matcher: the make stage's log-line
+/// recogniser is a separate module; the two are to be unified.
+pub fn log_hit_kind(line: &str) -> Option<&'static str> {
+    if line.contains("BFD") && line.contains("assertion fail") {
+        Some("bfd-assertion")
+    } else if line.contains("invalid entry") && line.contains("in group") {
+        Some("invalid-group-entry")
+    } else if line.contains("file format not recognized") {
+        Some("format-not-recognized")
+    } else if line.contains("illformed") {
+        Some("illformed")
+    } else {
+        None
+    }
+}
+
+/// Scans a build or package-manager log for [`log_hit_kind`] lines, each tied to the kernel
+/// the log was last seen working on: the longest of `kernels` named as a whole word on that
+/// line or an earlier one (`dkms install nvidia/550.78 -k 6.9.3-2-cachyos`, `Building for
+/// 5.15.0-138-generic`); a new apt or pacman session (`Log started:`, `transaction started`)
+/// forgets it. `fixed_kernel` (a make.log's header) overrides. One hit per kernel and kind.
+pub fn log_hits(
+    source: &str,
+    text: &str,
+    kernels: &[String],
+    fixed_kernel: Option<&str>,
+) -> Vec<LogHit> {
+    let mut current: Option<String> = None;
+    let mut hits: Vec<LogHit> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("Log started:") || line.contains("[ALPM] transaction started") {
+            current = None;
+        }
+        if let Some(k) = kernel_named(line, kernels) {
+            current = Some(k.to_string());
+        }
+        let Some(kind) = log_hit_kind(line) else {
+            continue;
+        };
+        let kernel = fixed_kernel.map(str::to_string).or_else(|| current.clone());
+        if hits.iter().any(|h| h.kind == kind && h.kernel == kernel) {
+            continue;
+        }
+        hits.push(LogHit {
+            source: source.to_string(),
+            kernel,
+            kind: kind.to_string(),
+            line: without_log_prefix(line).to_string(),
+        });
+    }
+    hits
+}
+
+/// A log line without the bracketed timestamp and source pacman puts before it
+/// (`[2024-06-05T18:02:57+0200] [ALPM-SCRIPTLET] strip: …` → `strip: …`).
+fn without_log_prefix(line: &str) -> &str {
+    let mut rest = line.trim();
+    for _ in 0..2 {
+        match rest.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+            Some((_, after)) => rest = after.trim_start(),
+            None => break,
+        }
+    }
+    rest
+}
+
+/// The longest of `kernels` that `line` names as a whole word.
+fn kernel_named<'k>(line: &str, kernels: &'k [String]) -> Option<&'k str> {
+    let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    kernels
+        .iter()
+        .filter(|k| {
+            line.match_indices(k.as_str()).any(|(i, _)| {
+                let before = line[..i].chars().next_back();
+                let after = line[i + k.len()..].chars().next();
+                !before.is_some_and(word) && !after.is_some_and(|c| word(c) && c != '.')
+            })
+        })
+        .max_by_key(|k| k.len())
+        .map(String::as_str)
 }
 
 #[cfg(test)]
@@ -825,5 +970,111 @@ mod tests {
             "nvidia"
         ));
         assert!(!proc_modules_has("nvidia_uvm 1 0 - Live\n", "nvidia"));
+    }
+
+    #[test]
+    fn os_release_and_family() {
+        let t = "NAME=\"CachyOS Linux\"\nPRETTY_NAME='CachyOS'\nID=cachyos\nID_LIKE=arch\n# c\n";
+        let m = os_release(t);
+        assert_eq!(m["ID"], "cachyos");
+        assert_eq!(m["PRETTY_NAME"], "CachyOS");
+        assert_eq!(m["NAME"], "CachyOS Linux");
+        assert_eq!(family_of(Some("cachyos"), &[]), Family::Arch);
+        assert_eq!(family_of(Some("nobody"), &["arch".into()]), Family::Arch);
+        let like = vec!["rhel".to_string(), "centos".into(), "fedora".into()];
+        assert_eq!(family_of(Some("rocky"), &like), Family::Fedora);
+        assert_eq!(family_of(Some("pop"), &["ubuntu".into()]), Family::Debian);
+        assert_eq!(family_of(None, &[]), Family::Unknown);
+    }
+
+    #[test]
+    fn pacman_desc_and_akmods_names() {
+        let d = "%NAME%\nlinux-cachyos\n\n%VERSION%\n6.9.3-2\n\n%BASE%\nlinux-cachyos\n";
+        let p = pacman_desc(d).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.version.as_str()),
+            ("linux-cachyos", "6.9.3-2")
+        );
+        assert!(pacman_desc("%VERSION%\n1\n").is_none());
+        assert_eq!(
+            akmods_log_kernel("565.77-1-for-6.12.9-200.fc41.x86_64.failed.log"),
+            Some(("6.12.9-200.fc41.x86_64".into(), true))
+        );
+        assert_eq!(
+            akmods_log_kernel("565.77-1-for-6.11.4-301.fc41.x86_64.log"),
+            Some(("6.11.4-301.fc41.x86_64".into(), false))
+        );
+        assert_eq!(akmods_log_kernel("akmodsbuild.log"), None);
+    }
+
+    #[test]
+    fn dkms3_make_log_header() {
+        let log = "DKMS (dkms-3.0.13) make.log for nvidia/550.78 for kernel 6.9.3-2-cachyos (x86_64)\nSun Jun  2 2024\n";
+        assert_eq!(make_log_kernel(log).as_deref(), Some("6.9.3-2-cachyos"));
+    }
+
+    #[test]
+    fn log_hits_are_tied_to_the_kernel_being_built() {
+        let kernels = vec!["6.9.3-2-cachyos".to_string(), "6.6.32-1-cachyos-lts".into()];
+        let log = "\
+[2024-06-05T18:02:40+0200] [ALPM] transaction started
+[2024-06-05T18:02:42+0200] [ALPM-SCRIPTLET] ==> dkms install --no-depmod nvidia/550.78 -k 6.9.3-2-cachyos
+[2024-06-05T18:02:50+0200] [ALPM-SCRIPTLET] strip: nvidia-modeset.ko: invalid entry (0x5) in group [31]
+[2024-06-05T18:02:50+0200] [ALPM-SCRIPTLET] strip: BFD (GNU Binutils) 2.43.1 assertion fail ../../binutils-2.43.1/bfd/elf.c:3944
+[2024-06-05T18:02:50+0200] [ALPM-SCRIPTLET] strip: BFD (GNU Binutils) 2.43.1 assertion fail ../../binutils-2.43.1/bfd/elf.c:3944
+[2024-06-05T18:02:55+0200] [ALPM] transaction completed
+[2024-06-06T09:00:00+0200] [ALPM] transaction started
+[2024-06-06T09:00:01+0200] [ALPM-SCRIPTLET] objcopy: x.o: file format not recognized
+";
+        let hits = log_hits("/var/log/pacman.log", log, &kernels, None);
+        let got: Vec<(&str, Option<&str>)> = hits
+            .iter()
+            .map(|h| (h.kind.as_str(), h.kernel.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("invalid-group-entry", Some("6.9.3-2-cachyos")),
+                ("bfd-assertion", Some("6.9.3-2-cachyos")),
+                ("format-not-recognized", None),
+            ]
+        );
+        // A release that is a prefix of another is not named by it.
+        assert_eq!(
+            kernel_named("-k 6.6.32-1-cachyos-lts", &kernels),
+            Some("6.6.32-1-cachyos-lts")
+        );
+        assert_eq!(kernel_named("-k 6.9.3-2-cachyos-rc", &kernels), None);
+        assert_eq!(
+            log_hit_kind("ld: warning: illformed group"),
+            Some("illformed")
+        );
+        assert_eq!(log_hit_kind("CC [M] nvidia.o"), None);
+    }
+
+    #[test]
+    fn apt_term_log_hits_follow_the_dkms_kernel() {
+        let kernels = vec!["5.15.0-94-generic".to_string(), "5.15.0-138-generic".into()];
+        let log = "\
+Log started: 2025-03-02  06:25:14
+Setting up linux-headers-5.15.0-138-generic (5.15.0-138.148) ...
+/etc/kernel/header_postinst.d/dkms:
+ * dkms: running auto installation service for kernel 5.15.0-138-generic
+Building for 5.15.0-138-generic
+strip: nvidia-modeset.ko: invalid entry (0x5) in group [31]
+Log ended: 2025-03-02  06:27:40
+
+Log started: 2025-03-03  06:25:14
+strip: nvidia-modeset.ko: invalid entry (0x5) in group [31]
+";
+        let hits = log_hits("/var/log/apt/term.log", log, &kernels, None);
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].kernel.as_deref(), Some("5.15.0-138-generic"));
+        // A new APT session forgets the kernel of the last one.
+        assert_eq!(hits[1].kernel, None);
+        // A make.log's header decides for every line of it.
+        let fixed = log_hits("make.log", log, &kernels, Some("5.15.0-94-generic"));
+        assert_eq!(fixed.len(), 1);
+        assert_eq!(fixed[0].kernel.as_deref(), Some("5.15.0-94-generic"));
     }
 }

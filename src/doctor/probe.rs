@@ -27,6 +27,8 @@ pub const NVML_DIRS: &[&str] = &[
     "/usr/lib/x86_64-linux-gnu",
     "/usr/lib/x86_64-linux-gnu/nvidia/current",
     "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib",
+    "/usr/lib/nvidia",
     "/usr/lib64",
     "/usr/lib64/nvidia",
     "/usr/local/nvidia/lib64",
@@ -36,14 +38,49 @@ const NVML_STEM: &str = "libnvidia-ml";
 /// Where a kernel's module for the driver is looked for, in modprobe's priority order
 /// (Debian/Ubuntu depmod.conf: `search updates ubuntu built-in`). `kernel/nvidia-*` is
 /// where Ubuntu's prebuilt, signed linux-modules-nvidia packages put it.
-pub const MODULE_DIRS: &[&str] = &["updates/dkms", "updates", "extra", "kernel/drivers/video"];
+/// `extra/nvidia` is Fedora's kmod-nvidia (akmods), `extramodules` Arch's packaged modules
+/// (nvidia-open, linux-cachyos-nvidia-open); openSUSE's driver packages use `updates`.
+pub const MODULE_DIRS: &[&str] = &[
+    "updates/dkms",
+    "updates",
+    "extra",
+    "extra/nvidia",
+    "extramodules",
+    "kernel/drivers/video",
+];
+
+/// The modules of NVIDIA's driver that doctor checks on every kernel it cares about.
+pub const NVIDIA_MODULES: &[&str] = &[
+    "nvidia",
+    "nvidia-modeset",
+    "nvidia-drm",
+    "nvidia-uvm",
+    "nvidia-peermem",
+];
+
+/// Logs of package managers whose dkms/akmods hook output carries strip's messages.
+const PACKAGE_LOGS: &[&str] = &["/var/log/pacman.log", "/var/log/apt/term.log"];
+
+/// Where each family keeps its package database, probed in this order when os-release
+/// does not say. rpm's SQLite database is noted, not read (doctor carries no SQLite reader).
+const PACKAGE_DBS: &[(&str, Family, bool)] = &[
+    ("/var/lib/dpkg/status", Family::Debian, true),
+    ("/var/lib/pacman/local", Family::Arch, true),
+    ("/var/lib/rpm/rpmdb.sqlite", Family::Fedora, false),
+    ("/usr/lib/sysimage/rpm/rpmdb.sqlite", Family::Suse, false),
+    ("/var/lib/rpm/Packages", Family::Fedora, false),
+];
 const MODULE_EXTS: &[&str] = &[".ko", ".ko.zst", ".ko.xz", ".ko.gz"];
 
 const SECURE_BOOT_VAR: &str =
     "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
 
-/// Keys dkms signs modules with: Ubuntu's shim-signed MOK, then dkms 3's own.
-const MOK_KEYS: &[&str] = &["/var/lib/shim-signed/mok/MOK.der", "/var/lib/dkms/mok.pub"];
+/// Keys modules are signed with: Ubuntu's shim-signed MOK, dkms 3's own, Fedora's akmods key.
+const MOK_KEYS: &[&str] = &[
+    "/var/lib/shim-signed/mok/MOK.der",
+    "/var/lib/dkms/mok.pub",
+    "/etc/pki/akmods/certs/public_key.der",
+];
 
 /// Lines of a failed make.log shown as evidence, and given to `diagnose`.
 const MAKE_LOG_TAIL: usize = 3;
@@ -169,15 +206,14 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// At most this much of any text file (logs, status databases are far smaller).
+    /// At most this much of any file (logs, status databases are far smaller; a hostile
+    /// image's 3 GB /proc/1/environ is not read past it).
     const LIMIT: u64 = 64 << 20;
 
     fn bytes(&mut self, path: &str) -> Option<Vec<u8>> {
         let host = self.root.resolve(path)?;
-        let mut buf = Vec::new();
-        let res = fs::File::open(&host).and_then(|f| f.take(Self::LIMIT).read_to_end(&mut buf));
-        match res {
-            Ok(_) => Some(buf),
+        match read_capped(&host, Self::LIMIT) {
+            Ok(buf) => Some(buf),
             Err(e) => {
                 self.unreadable.push(format!("{path}: {e}"));
                 None
@@ -186,10 +222,10 @@ impl Reader<'_> {
     }
 
     /// A file only root may read on a live system (doctor runs unprivileged): its
-    /// absence of permission is not worth a note.
+    /// absence of permission is not worth a note. Capped like every other read.
     fn private_text(&mut self, path: &str) -> Option<String> {
         let host = self.root.resolve(path)?;
-        fs::read(host)
+        read_capped(&host, Self::LIMIT)
             .ok()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
@@ -207,6 +243,25 @@ impl Reader<'_> {
     }
 }
 
+/// Reads at most `limit` bytes of a regular file. Opened non-blocking so that a FIFO or a
+/// device in an image cannot hang doctor, and refused unless it is a regular file.
+pub fn read_capped(host: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(host)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut buf = Vec::new();
+    file.take(limit).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Runs every probe.
 pub fn gather(root: &Root, module: &str) -> Facts {
     let mut r = Reader {
@@ -217,6 +272,7 @@ pub fn gather(root: &Root, module: &str) -> Facts {
     let loaded = loaded(&mut r, module);
     let mut facts = Facts {
         module: module.to_string(),
+        distro: distro(&mut r),
         container: container(&mut r, loaded.is_loaded()),
         loaded,
         running: r.value("/proc/sys/kernel/osrelease"),
@@ -224,6 +280,8 @@ pub fn gather(root: &Root, module: &str) -> Facts {
         grub: grub(&mut r),
         dkms: dkms(&mut r, module),
         dpkg: dpkg(&mut r),
+        pacman: pacman(&mut r),
+        akmods: akmods(&mut r, module),
         unattended: unattended(&mut r),
         reboot_required: reboot_required(&mut r),
         security: security(&mut r),
@@ -237,9 +295,281 @@ pub fn gather(root: &Root, module: &str) -> Facts {
         facts.nvml_dangling = dangling;
     }
     facts.firmware = firmware(root, &facts.kernels);
+    let next = super::judge::next_boot(&facts.kernels, &facts.grub).map(|(k, _)| k);
+    for kernel in &mut facts.kernels {
+        let k = Some(&kernel.release);
+        if k == facts.running.as_ref() || k == next.as_ref() {
+            kernel.checked = check_modules(&mut r, &kernel.release, module);
+        }
+    }
+    facts.log_hits = log_hits(&mut r, &facts);
     facts.unreadable = r.unreadable;
     tracing::debug!(?facts, "probed");
     facts
+}
+
+/// /etc/os-release (or /usr/lib/os-release) and the package database under the root. The
+/// database decides when os-release is missing or names no family doctor knows.
+fn distro(r: &mut Reader) -> Distro {
+    let os = r
+        .text("/etc/os-release")
+        .or_else(|| r.text("/usr/lib/os-release"))
+        .map(|t| parse::os_release(&t))
+        .unwrap_or_default();
+    let id = os.get("ID").cloned();
+    let id_like: Vec<String> = os
+        .get("ID_LIKE")
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut family = parse::family_of(id.as_deref(), &id_like);
+    let db = PACKAGE_DBS
+        .iter()
+        .filter(|(path, _, _)| r.root.exists(path))
+        .find(|(_, f, _)| family == Family::Unknown || *f == family || same_rpm(*f, family))
+        .copied();
+    if family == Family::Unknown {
+        family = db.map_or(Family::Unknown, |(_, f, _)| f);
+    }
+    Distro {
+        family,
+        id,
+        id_like,
+        name: os.get("PRETTY_NAME").or(os.get("NAME")).cloned(),
+        package_db: db.map(|(p, _, _)| p.to_string()),
+        package_db_read: db.is_some_and(|(_, _, read)| read),
+    }
+}
+
+/// Fedora and openSUSE both keep an rpm database, in either place.
+fn same_rpm(a: Family, b: Family) -> bool {
+    matches!(a, Family::Fedora | Family::Suse) && matches!(b, Family::Fedora | Family::Suse)
+}
+
+/// Packages doctor looks at in pacman's local database: the driver, kernels, headers, dkms.
+fn pacman(r: &mut Reader) -> Option<Vec<PacmanPackage>> {
+    const DB: &str = "/var/lib/pacman/local";
+    if !r.root.is_dir(DB) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for entry in r.root.list(DB) {
+        if !(entry.contains("nvidia") || entry.starts_with("linux") || entry.starts_with("dkms-")) {
+            continue;
+        }
+        if let Some(p) = r
+            .text(&format!("{DB}/{entry}/desc"))
+            .and_then(|t| parse::pacman_desc(&t))
+        {
+            out.push(p);
+        }
+    }
+    Some(out)
+}
+
+/// `/var/cache/akmods/<module>/*.log`: which kernels akmods built for, and which failed.
+fn akmods(r: &mut Reader, module: &str) -> Vec<AkmodsLog> {
+    let dir = format!("/var/cache/akmods/{module}");
+    let mut out = Vec::new();
+    for name in r.root.list(&dir) {
+        let Some((kernel, failed)) = parse::akmods_log_kernel(&name) else {
+            continue;
+        };
+        let path = format!("{dir}/{name}");
+        let first_error = if failed {
+            r.text(&path)
+                .and_then(|t| parse::first_error_line(&t).map(str::to_string))
+        } else {
+            None
+        };
+        out.push(AkmodsLog {
+            path,
+            kernel,
+            failed,
+            first_error,
+        });
+    }
+    out
+}
+
+/// Strip and object-format complaints in every build log doctor knows of: dkms make.logs
+/// (the last build's and the kept logs of successful ones), akmods logs, pacman.log and
+/// APT's term.log.
+fn log_hits(r: &mut Reader, f: &Facts) -> Vec<LogHit> {
+    let kernels: Vec<String> = f.kernels.iter().map(|k| k.release.clone()).collect();
+    let mut logs: Vec<(String, Option<String>)> = Vec::new();
+    let base = format!("/var/lib/dkms/{}", f.module);
+    for v in &f.dkms.versions {
+        logs.push((format!("{base}/{}/build/make.log", v.version), None));
+        for b in &v.builds {
+            logs.push((
+                format!("{base}/{}/{}/{}/log/make.log", v.version, b.kernel, b.arch),
+                Some(b.kernel.clone()),
+            ));
+        }
+    }
+    for a in &f.akmods {
+        logs.push((a.path.clone(), Some(a.kernel.clone())));
+    }
+    logs.extend(PACKAGE_LOGS.iter().map(|p| (p.to_string(), None)));
+    let mut hits = Vec::new();
+    for (path, kernel) in logs {
+        if !r.root.exists(&path) {
+            continue;
+        }
+        let Some(text) = r.text(&path) else {
+            continue;
+        };
+        let fixed = kernel.or_else(|| parse::make_log_kernel(&text));
+        hits.extend(parse::log_hits(&path, &text, &kernels, fixed.as_deref()));
+    }
+    hits
+}
+
+/// Every installed module of the driver for kernel `k`, through `dkwrap verify`'s loader
+/// checks, against the kernel's own config when its build directory has one.
+fn check_modules(r: &mut Reader, k: &str, module: &str) -> Vec<ModuleCheck> {
+    let base = format!("/lib/modules/{k}");
+    let names: Vec<&str> = if is_nvidia(module) {
+        NVIDIA_MODULES.to_vec()
+    } else {
+        vec![module]
+    };
+    let (target, config) = kernel_target(r, k);
+    let expect = crate::verify::Expectations {
+        kernel: target.as_ref(),
+        release: Some(k),
+        this_module_size: None,
+    };
+    let mut out = Vec::new();
+    for dir in module_dirs(r.root, &base) {
+        for name in &names {
+            for ext in MODULE_EXTS {
+                let path = format!("{dir}/{name}{ext}");
+                if let Some(host) = r.root.resolve(&path) {
+                    out.push(check_one(name, &path, &host, &expect, config.as_deref()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The kernel `k` as far as its files tell: its release always, its configuration (a
+/// [`KernelTarget`](crate::target::KernelTarget)) when `build/.config` exists, and that
+/// config's path.
+fn kernel_target(r: &mut Reader, k: &str) -> (Option<crate::target::KernelTarget>, Option<String>) {
+    let path = format!("/lib/modules/{k}/build/.config");
+    let Some(host) = r.root.resolve(&path) else {
+        return (None, None);
+    };
+    let Some(text) = r.text(&path) else {
+        return (None, None);
+    };
+    let facts = crate::kconfig::KernelConfig::parse(&text, &host)
+        .and_then(|c| crate::kconfig::KernelFacts::from_config(&c));
+    match facts {
+        Ok(facts) => {
+            let target = crate::target::KernelTarget {
+                facts,
+                release: Some(k.to_string()),
+                build_dir: None,
+                selected_by: "installed kernel".into(),
+            };
+            (Some(target), Some(path))
+        }
+        Err(e) => {
+            r.unreadable.push(format!(
+                "{path}: {}",
+                hide_host(&e.to_string(), &host, &path)
+            ));
+            (None, None)
+        }
+    }
+}
+
+fn check_one(
+    name: &str,
+    path: &str,
+    host: &Path,
+    expect: &crate::verify::Expectations,
+    config: Option<&str>,
+) -> ModuleCheck {
+    use crate::finding::{Category, Severity};
+    let mut c = ModuleCheck {
+        name: name.to_string(),
+        path: path.to_string(),
+        compression: None,
+        verdict: "ok".into(),
+        errors: Vec::new(),
+        error_count: 0,
+        config: config.map(str::to_string),
+    };
+    // A FIFO or device must not be opened (it would block); stat does not block.
+    if !host.is_file() {
+        c.verdict = "unreadable".into();
+        c.errors.push(format!("{path}: not a regular file"));
+        c.error_count = 1;
+        return c;
+    }
+    let report = match crate::verify::verify_file(host, expect, None) {
+        Ok(r) => r,
+        Err(e) => {
+            c.verdict = "unreadable".into();
+            c.errors.push(hide_host(&e.to_string(), host, path));
+            c.error_count = 1;
+            return c;
+        }
+    };
+    c.compression = report.compression.clone();
+    let errors: Vec<&crate::finding::Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    c.error_count = errors.len();
+    if errors
+        .iter()
+        .any(|f| f.category != Category::KernelMismatch)
+    {
+        c.verdict = "invalid".into();
+    } else if !errors.is_empty() {
+        c.verdict = "kernel-mismatch".into();
+    }
+    // Loader defects first: they are what the verdict is about.
+    let mut sorted = errors;
+    sorted.sort_by_key(|f| f.category == Category::KernelMismatch);
+    c.errors = sorted
+        .iter()
+        .take(MODULE_CHECK_ERRORS)
+        .map(|f| {
+            let msg = hide_host(&f.message, host, path);
+            match &f.section {
+                Some(s) => format!("section {s}: {msg}"),
+                None => msg,
+            }
+        })
+        .collect();
+    c
+}
+
+/// Errors kept per checked module (the count says how many there were).
+const MODULE_CHECK_ERRORS: usize = 3;
+
+/// An error text with the host path of a file replaced by its path inside the root.
+fn hide_host(text: &str, host: &Path, inner: &str) -> String {
+    text.replace(&*host.to_string_lossy(), inner)
+}
+
+/// The directories of kernel `base` (`/lib/modules/<k>`) a driver module may be in, in
+/// modprobe's priority order; Ubuntu's prebuilt `kernel/nvidia-<branch>` last.
+fn module_dirs(root: &Root, base: &str) -> Vec<String> {
+    let mut dirs: Vec<String> = MODULE_DIRS.iter().map(|d| format!("{base}/{d}")).collect();
+    for sub in root.list(&format!("{base}/kernel")) {
+        if sub.starts_with("nvidia-") {
+            dirs.push(format!("{base}/kernel/{sub}"));
+        }
+    }
+    dirs
 }
 
 /// A container has no kernel of its own: the runtime marks it, and /lib/modules is empty.
@@ -396,14 +726,8 @@ fn kernels(r: &mut Reader, module: &str) -> Vec<Kernel> {
         if !r.root.is_dir(&base) {
             continue;
         }
-        let mut dirs: Vec<String> = MODULE_DIRS.iter().map(|d| format!("{base}/{d}")).collect();
-        for sub in r.root.list(&format!("{base}/kernel")) {
-            if sub.starts_with("nvidia-") {
-                dirs.push(format!("{base}/kernel/{sub}"));
-            }
-        }
         let mut modules = Vec::new();
-        for dir in dirs {
+        for dir in module_dirs(r.root, &base) {
             for ext in MODULE_EXTS {
                 let path = format!("{dir}/{module}{ext}");
                 if let Some(host) = r.root.resolve(&path) {
@@ -416,8 +740,12 @@ fn kernels(r: &mut Reader, module: &str) -> Vec<Kernel> {
                 || r.root.exists(&format!("{base}/modules.dep"))
                 || r.root.is_dir(&format!("{base}/kernel")),
             headers: headers(r.root, &base),
+            pkgbase: r
+                .value(&format!("{base}/pkgbase"))
+                .filter(|p| !p.contains(char::is_whitespace)),
             release,
             modules,
+            checked: Vec::new(),
         });
     }
     out.sort_by(|a, b| parse::version_cmp(&a.release, &b.release));
@@ -442,6 +770,10 @@ fn disk_module(path: &str, host: &Path) -> DiskModule {
         path: path.to_string(),
         ..DiskModule::default()
     };
+    if !host.is_file() {
+        m.error = Some(format!("{path}: not a regular file"));
+        return m;
+    }
     let file = match ModuleFile::open(host) {
         Ok(f) => f,
         Err(e) => {
@@ -746,6 +1078,24 @@ mod tests {
             Root::open(&file).unwrap_err().exit_code(),
             crate::exit::UNREADABLE
         );
+    }
+
+    #[test]
+    fn reads_are_capped_and_refuse_what_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("environ");
+        fs::File::create(&big).unwrap().set_len(8 << 20).unwrap();
+        assert_eq!(read_capped(&big, 1 << 20).unwrap().len(), 1 << 20);
+        let fifo = dir.path().join("fifo");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // Opened non-blocking: no writer, yet it returns at once, refused.
+        let err = read_capped(&fifo, 1 << 20).unwrap_err();
+        assert_eq!(err.to_string(), "not a regular file");
+        assert!(read_capped(dir.path(), 1).is_err());
     }
 
     #[test]

@@ -10,7 +10,6 @@
 pub mod log;
 pub mod module;
 pub mod render;
-pub mod run;
 pub mod trial;
 
 use std::path::PathBuf;

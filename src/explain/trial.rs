@@ -1,7 +1,7 @@
 //! `explain --try`: what each strip tool of this machine does to one module, measured. Every
 //! tool runs on a copy in a private temporary directory (argument vectors, no shell, a time
 //! limit), and each output goes through the same proof `dkwrap strip` uses
-//! (`verify::check_equivalence`).
+//! (`proof::check_equivalence`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::elf::Elf;
+use crate::finding::Finding;
 use crate::kconfig::Arch;
+use crate::proof;
 use crate::strip::native;
 use crate::toolchain;
-use crate::verify::{self, Severity};
 
 /// A strip tool to try.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,11 +214,8 @@ fn prove(output: &[u8], original: &Elf) -> (Verdict, usize, Option<String>) {
         Err(e) => return (Verdict::NotElf, 0, Some(e.to_string())),
     };
     let mut findings = Vec::new();
-    verify::check_equivalence(&elf, original, false, &mut findings);
-    let errors: Vec<&verify::Finding> = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .collect();
+    proof::check_equivalence(&elf, original, false, &mut findings);
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
     if errors.is_empty() {
         return (Verdict::Equivalent, 0, None);
     }

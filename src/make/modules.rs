@@ -1,15 +1,13 @@
 //! After a successful make: find the modules it built, strip each (auto or `--strategy`) and
-//! verify each the way the kernel's loader would, so that dkms never has to run its own
+//! check each the way the kernel's loader would, so that dkms never has to run its own
 //! `strip -g` (dkms.conf sets `STRIP[*]=no`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
-use crate::cli::Strategy;
-use crate::error::Result;
-use crate::kconfig::KernelFacts;
+use crate::error::{Error, Result};
+use crate::strip::{Strategy, StripRecord, StripRequest};
+use crate::target::KernelTarget;
 
 /// Directories never searched for modules (version control, caches, Kbuild temporaries).
 fn skip_dir(name: &str) -> bool {
@@ -74,145 +72,26 @@ pub fn listed_modules(listed: &[PathBuf], base: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// What happened to one built module.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModuleResult {
-    pub path: PathBuf,
-    /// The strategy whose output was kept (`skip`: left unstripped).
-    pub strategy: Option<Strategy>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<PathBuf>,
-    pub size_before: Option<u64>,
-    pub size_after: Option<u64>,
-    /// sha256 of the module as left on disk.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256_after: Option<String>,
-    /// Strategies tried and rejected before the kept one, with the reason.
-    pub rejected_strategies: Vec<String>,
-    /// Passed the loader checks after stripping.
-    pub verified: bool,
-    /// Why the module is rejected (empty when accepted).
-    pub problems: Vec<String>,
-    /// Verification warnings (the module is still accepted).
-    pub warnings: Vec<String>,
-}
-
-impl ModuleResult {
-    pub fn accepted(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
-/// The kernel the modules were built for.
-#[derive(Debug, Clone)]
-pub struct ModuleTarget {
-    pub facts: KernelFacts,
-    pub release: Option<String>,
-}
-
-/// Strips then verifies one module. Never fails: every problem ends up in the result.
-pub fn strip_and_verify(path: &Path, strategy: Strategy, target: &ModuleTarget) -> ModuleResult {
-    let mut result = ModuleResult {
-        path: path.to_path_buf(),
-        strategy: None,
-        tool: None,
-        size_before: std::fs::metadata(path).ok().map(|m| m.len()),
-        size_after: None,
-        sha256_after: None,
-        rejected_strategies: Vec::new(),
-        verified: false,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
+/// Strips one built module and runs the loader's checks against the kernel on what is kept,
+/// in one pass ([`crate::strip::strip_file`]: typed record, no second detection, no second
+/// reading of the file).
+pub fn strip_built(path: &Path, strategy: Strategy, kernel: &KernelTarget) -> Result<StripRecord> {
     if !path.is_file() {
-        result
-            .problems
-            .push("not found after the build (check --modules and the M= directory)".into());
-        return result;
+        return Err(Error::Unreadable {
+            path: path.to_path_buf(),
+            reason: "not found after the build (check --modules and the M= directory)".into(),
+        });
     }
-    match strip_module(path, strategy, &target.facts) {
-        Ok(record) => {
-            result.strategy = Some(record.strategy);
-            result.tool = record.tool.clone();
-            result.size_before = Some(record.size_before);
-            // The file as it is on disk now: what dkms copies and installs.
-            result.size_after = std::fs::metadata(path).ok().map(|m| m.len());
-            result.sha256_after = record.sha256_after.clone();
-            for a in record.attempts.iter().filter(|a| !a.accepted) {
-                result.rejected_strategies.push(format!(
-                    "{}: {}",
-                    strategy_name(a.strategy),
-                    a.reason.as_deref().unwrap_or("rejected")
-                ));
-            }
-            if record.strategy == Strategy::Skip && strategy != Strategy::Skip {
-                result
-                    .warnings
-                    .push("left unstripped: no strip strategy produced a proven output".into());
-            }
-        }
-        Err(e) => {
-            result.problems.push(format!("strip failed: {e}"));
-            return result;
-        }
-    }
-    match verify_module(path, target) {
-        Ok(report) => {
-            for f in &report.findings {
-                let text = match &f.section {
-                    Some(s) => format!("{s}: {}", f.message),
-                    None => f.message.clone(),
-                };
-                match f.severity {
-                    crate::verify::Severity::Error => result.problems.push(text),
-                    crate::verify::Severity::Warning => result.warnings.push(text),
-                    crate::verify::Severity::Note => {}
-                }
-            }
-            result.verified = report.passed();
-        }
-        Err(e) => result.problems.push(format!("verification failed: {e}")),
-    }
-    result
-}
-
-/// The one place `make` calls the strip stage: [`crate::strip::strip_file`] in process
-/// (typed record, no second detection, no dependency on finding our own executable).
-fn strip_module(
-    path: &Path,
-    strategy: Strategy,
-    facts: &KernelFacts,
-) -> Result<crate::strip::StripRecord> {
-    let opts = crate::strip::StripOptions {
+    let req = StripRequest {
         strategy,
-        facts: Some(facts.clone()),
         // A freshly built module is never signed; refusing one that is keeps a signature
         // from being dropped silently.
         allow_unsign: false,
         output: None,
         record_hashes: true,
+        cross_check: true,
     };
-    crate::strip::strip_file(path, &opts)
-}
-
-/// The one place `make` calls verification: the loader checks against the target kernel.
-fn verify_module(path: &Path, target: &ModuleTarget) -> Result<crate::verify::Report> {
-    let t = crate::verify::Target {
-        facts: Some(target.facts.clone()),
-        release: target.release.clone(),
-        this_module_size: None,
-    };
-    crate::verify::verify_file(path, &t, None, true)
-}
-
-pub fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Auto => "auto",
-        Strategy::Llvm => "llvm",
-        Strategy::Native => "native",
-        Strategy::Skip => "skip",
-        Strategy::Gnu => "gnu",
-    }
+    crate::strip::strip_file(path, &req, Some(kernel))
 }
 
 #[cfg(test)]

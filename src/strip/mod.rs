@@ -1,78 +1,112 @@
-//! `dkwrap strip`: a drop-in for `strip -g` that never replaces a module with something
-//! unverified.
+//! `strip`: a drop-in for `strip -g` that never replaces a module with something unproven.
 //!
 //! For each file: peel compression and signature ([`ModuleFile`]), choose a chain of
 //! strategies (auto: llvm-strip for clang kernels, GNU strip for GCC kernels unless the
 //! module has a layout GNU strip corrupts), and for each strategy in turn write a candidate
-//! into a temporary file beside the target, reject it if the tool failed or complained, and
-//! prove it equal to the input minus debug information ([`crate::verify`]). The first proven
-//! candidate is recompressed if needed and renamed over the target, keeping its mode and
-//! owner. `skip` (leave the module as it is) ends every chain, so the only failures are
-//! files that cannot be read or written.
+//! into a temporary file beside the target ([`candidate`]), reject it if the tool failed or
+//! complained, and prove it equal to the input minus debug information ([`crate::proof`]).
+//! The first proven candidate is recompressed if needed and renamed over the target, keeping
+//! its mode and owner. `skip` (leave the module as it is) ends every chain, so the only
+//! failures are files that cannot be read or written.
 
+pub mod candidate;
 pub mod native;
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::{debug, info};
 
-use crate::cli::{Strategy, StripArgs};
 use crate::elf::{self, Elf};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, Result};
+use crate::finding::{Category, Finding};
 use crate::kconfig::{Arch, CompilerFamily, KernelFacts};
 use crate::modfile::ModuleFile;
+use crate::target::KernelTarget;
 use crate::toolchain::{self, Tool};
-use crate::verify::{self, Category, Severity};
+use crate::verify::{self, Expectations};
+use candidate::Flushing;
 
-/// What `strip_file` needs to know besides the file.
+/// How to strip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// llvm-strip for clang kernels (native if missing); GNU strip for GCC kernels unless
+    /// the module has a layout GNU strip corrupts.
+    Auto,
+    /// llvm-strip matched to the kernel's clang.
+    Llvm,
+    /// dkwrap's own section-level rewriter (no binutils needed).
+    Native,
+    /// Leave the module unstripped.
+    Skip,
+    /// GNU strip -g (only when asked for, or chosen by auto for GCC kernels).
+    Gnu,
+}
+
+impl Strategy {
+    /// The name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Llvm => "llvm",
+            Strategy::Native => "native",
+            Strategy::Skip => "skip",
+            Strategy::Gnu => "gnu",
+        }
+    }
+
+    /// What it runs, in words (`llvm-strip`, `GNU strip`, `dkwrap's rewriter`).
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Llvm => "llvm-strip",
+            Strategy::Native => "dkwrap's rewriter",
+            Strategy::Skip => "no strip",
+            Strategy::Gnu => "GNU strip",
+        }
+    }
+}
+
+/// What `strip_file` needs to know besides the file and the kernel.
 #[derive(Debug, Clone)]
-pub struct StripOptions {
+pub struct StripRequest {
     pub strategy: Strategy,
-    /// The target kernel, when given; otherwise the module's own `.comment` decides.
-    pub facts: Option<KernelFacts>,
     pub allow_unsign: bool,
     /// Write here instead of replacing the input.
     pub output: Option<PathBuf>,
     /// Compute sha256 before and after (for --manifest and --json; costs a read of both files).
     pub record_hashes: bool,
+    /// Also read the kept output with the second ELF parser (what `verify` does).
+    pub cross_check: bool,
 }
 
-/// One strategy tried on one file.
+/// One strategy tried on one file. Absent values are `null` in JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
     pub strategy: Strategy,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_version: Option<String>,
     pub accepted: bool,
     /// Why it was rejected (or skipped).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// The manifest record for one file.
+/// What happened to one file that was stripped (or deliberately left as it was).
 #[derive(Debug, Clone, Serialize)]
 pub struct StripRecord {
     pub path: PathBuf,
     pub output: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256_before: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256_after: Option<String>,
     pub size_before: u64,
     pub size_after: u64,
     /// The strategy whose output was kept.
     pub strategy: Strategy,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_version: Option<String>,
     /// Every strategy tried, in order, with why the rejected ones were rejected.
     pub attempts: Vec<Attempt>,
@@ -80,16 +114,10 @@ pub struct StripRecord {
     /// The input carried a signature, which stripping dropped.
     pub signature_dropped: bool,
     pub elapsed_ms: f64,
+    /// The loader's checks of the module as left, against the target kernel when one was
+    /// given (the proof passed; these say whether that kernel will load it).
+    pub findings: Vec<Finding>,
 }
-
-/// Stderr text that means a binutils/elfutils tool went wrong even when it exited 0.
-const TOOL_FAILURE_MARKERS: &[&str] = &[
-    "assertion fail",
-    "invalid entry",
-    "illformed",
-    "file format not recognized",
-    "BFD",
-];
 
 /// Layouts GNU strip corrupts or refuses: why auto will not hand this module to it.
 pub fn gnu_strip_hazards(elf: &Elf) -> Vec<String> {
@@ -197,173 +225,96 @@ fn plan(strategy: Strategy, elf: &Elf, facts: Option<&KernelFacts>) -> (Vec<Stra
     }
 }
 
-/// sha256 of a file, read in chunks (a mapping would count the whole file in our RSS).
-fn sha256_file(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+/// One module being stripped: everything the strategies share.
+struct Job<'a> {
+    /// As the user gave it (messages name it so).
+    path: &'a Path,
+    module: &'a ModuleFile,
+    original: &'a Elf<'a>,
+    meta: fs::Metadata,
+    /// Where candidates are written: the output's directory, so the rename is atomic.
+    dir: PathBuf,
+    /// The clang major whose llvm-strip to use.
+    llvm_major: Option<u32>,
+    expect: Expectations<'a>,
+    req: &'a StripRequest,
 }
 
-/// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
-fn reopen(temp: tempfile::NamedTempFile) -> Result<tempfile::NamedTempFile> {
-    let (_, path) = temp.into_parts();
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
-    Ok(tempfile::NamedTempFile::from_parts(file, path))
-}
-
-/// Maps a file we just wrote, read-only.
-fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
-    let f = File::open(path)?;
-    // Safety: the file is our own temporary file, which nothing else writes.
-    unsafe { memmap2::Mmap::map(&f) }
-}
-
-/// Runs an external strip tool on `input`, writing `output`. Never through a shell.
-fn run_tool(tool: &Path, input: &Path, output: &Path) -> std::result::Result<(), String> {
-    let out = duct::cmd(
-        tool,
-        [
-            Path::new("-g").as_os_str(),
-            Path::new("-o").as_os_str(),
-            output.as_os_str(),
-            input.as_os_str(),
-        ],
-    )
-    .stdout_capture()
-    .stderr_capture()
-    .unchecked()
-    .run()
-    .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let complaint = TOOL_FAILURE_MARKERS
-        .iter()
-        .find(|m| stderr.contains(*m) || stdout.contains(*m));
-    let first_line = stderr.lines().next().unwrap_or("").trim().to_string();
-    if !out.status.success() {
-        return Err(format!(
-            "{} exited with {}: {first_line}",
-            tool.display(),
-            out.status
-        ));
-    }
-    if let Some(m) = complaint {
-        let count = stderr.matches(m).count();
-        return Err(format!(
-            "{} exited 0 but printed {m:?} ({count}x): {first_line}",
-            tool.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Proves `candidate` is a loadable module equal to `original` minus debug information.
-/// Errors the original already had are not held against the candidate.
-fn prove(
-    candidate: &memmap2::Mmap,
-    original: &Elf,
-    debug_may_remain: bool,
-) -> std::result::Result<(), String> {
-    // Safety: `candidate` is a read-only file mapping (its type says so).
-    let elf =
-        unsafe { Elf::parse_mapped(candidate) }.map_err(|e| format!("output is not ELF: {e}"))?;
-    let mut findings = Vec::new();
-    verify::check_equivalence(&elf, original, debug_may_remain, &mut findings);
-    if let Some(f) = findings.iter().find(|f| f.severity == Severity::Error) {
-        let n = findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count();
-        return Err(format!("proof failed ({n} differences): {}", f.message));
-    }
-    let structural = |e: &Elf| {
-        let mut v = Vec::new();
-        verify::check_module(e, None, &verify::Target::default(), &mut v);
-        v.into_iter()
-            .filter(|f| f.severity == Severity::Error && f.category == Category::Invalid)
-            .map(|f| f.message)
-            .collect::<Vec<_>>()
-    };
-    let new_errors = structural(&elf);
-    if !new_errors.is_empty() {
-        let old_errors = structural(original);
-        if let Some(e) = new_errors.iter().find(|e| !old_errors.contains(e)) {
-            return Err(format!("output is not a valid module: {e}"));
-        }
-    }
-    Ok(())
-}
-
-/// Creates a temporary file in `dir` (same filesystem, so the final rename is atomic).
-fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".dkwrap-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::StripFailed {
-            path: dir.to_path_buf(),
-            reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
-        })
+/// A proven output (none for skip) and the loader's findings on what will be left.
+struct Kept {
+    candidate: Option<Flushing>,
+    findings: Vec<Finding>,
 }
 
 /// Strips one module. The target is replaced only by a proven output, atomically.
-pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
+pub fn strip_file(
+    path: &Path,
+    req: &StripRequest,
+    kernel: Option<&KernelTarget>,
+) -> Result<StripRecord> {
     let started = Instant::now();
     // A symlink: strip the file it points to, keep the link.
-    let real = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
-    let output_path = match &opts.output {
+    let output_path = match &req.output {
         Some(o) => o.clone(),
-        None => real.clone(),
+        None => fs::canonicalize(path).map_err(|e| Error::io(path, e))?,
     };
-    let module = ModuleFile::open(&real)?;
-    let meta = fs::metadata(&real).map_err(|e| Error::io(&real, e))?;
-    if module.signature.is_some() && !opts.allow_unsign {
+    let module = ModuleFile::open(path)?;
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if module.signature.is_some() && !req.allow_unsign {
         return Err(Error::SignedModule {
             path: path.to_path_buf(),
         });
     }
-    let sha_before = if opts.record_hashes {
-        Some(sha256_file(&real)?)
-    } else {
-        None
+    let sha_before = match req.record_hashes {
+        true => Some(candidate::sha256_file(path)?),
+        false => None,
     };
     let original = module.elf_releasing()?;
-    let dir = output_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let facts = kernel.map(|k| &k.facts);
+    let job = Job {
+        path,
+        module: &module,
+        original: &original,
+        meta,
+        dir: output_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        llvm_major: compiler_of(&original, facts)
+            .and_then(|(f, m)| (f == CompilerFamily::Clang).then_some(m).flatten()),
+        expect: Expectations::for_kernel(kernel),
+        req,
+    };
+    let (chain, why) = plan(req.strategy, &original, facts);
+    let names: Vec<&str> = chain.iter().map(|s| s.name()).collect();
+    info!(file = %path.display(), "strategies {}: {why}", names.join(", "));
 
-    let (chain, why) = plan(opts.strategy, &original, opts.facts.as_ref());
-    info!(file = %path.display(), "strategy chain {:?}: {why}", chain);
-    let major = compiler_of(&original, opts.facts.as_ref())
-        .and_then(|(f, m)| (f == CompilerFamily::Clang).then_some(m).flatten());
-
-    // External tools read a plain ELF file: the input itself when it is one, else a copy.
-    let needs_plain_copy = module.compression.is_some() || module.signature.is_some();
-    let mut plain_input: Option<tempfile::NamedTempFile> = None;
-
-    let mut attempts: Vec<Attempt> = Vec::new();
-    // The accepted strategy and its proven candidate (None for skip).
-    let mut accepted: Option<(Strategy, Option<Flushing>)> = None;
+    let mut attempts = Vec::new();
+    let mut plain_input = None;
     for strategy in chain {
+        let (attempt, kept) = job.attempt(strategy, &mut plain_input)?;
+        attempts.push(attempt);
+        if let Some(kept) = kept {
+            let mut record = job.finish(kept, strategy, attempts, &output_path, sha_before)?;
+            record.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return Ok(record);
+        }
+    }
+    // Unreachable in practice: skip ends every chain and is always kept.
+    Err(Error::StripFailed {
+        path: path.to_path_buf(),
+        reason: "no strategy produced an output".into(),
+    })
+}
+
+impl Job<'_> {
+    /// Tries one strategy: writes its candidate, then proves it. `Kept` when accepted.
+    fn attempt(
+        &self,
+        strategy: Strategy,
+        plain_input: &mut Option<tempfile::NamedTempFile>,
+    ) -> Result<(Attempt, Option<Kept>)> {
         let mut attempt = Attempt {
             strategy,
             tool: None,
@@ -374,321 +325,228 @@ pub fn strip_file(path: &Path, opts: &StripOptions) -> Result<StripRecord> {
         if strategy == Strategy::Skip {
             attempt.accepted = true;
             attempt.reason = Some("module left unstripped".into());
-            attempts.push(attempt);
-            accepted = Some((strategy, None));
-            break;
+            let findings = self.findings_on_original();
+            let kept = Kept {
+                candidate: None,
+                findings,
+            };
+            return Ok((attempt, Some(kept)));
         }
-        let mut candidate = temp_in(&dir)?;
-        let produced: std::result::Result<(), String> = match strategy {
-            Strategy::Native => {
-                attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
-                let mut w = BufWriter::with_capacity(
-                    64 << 10,
-                    WritebackAsWritten {
-                        file: candidate.as_file(),
-                        written: 0,
-                        started: 0,
-                    },
-                );
-                native::strip_debug(&original, &mut w)
-                    .map(|_| ())
-                    .map_err(|e| format!("native rewriter refused: {e}"))
-                    .and_then(|_| w.flush().map_err(|e| format!("write failed: {e}")))
-            }
-            Strategy::Llvm | Strategy::Gnu => {
-                let tool = if strategy == Strategy::Llvm {
-                    find_llvm_strip(major)
-                } else {
-                    toolchain::find_gnu_strip(Arch::host())
-                };
-                match tool.path.clone() {
-                    None => Err(format!(
-                        "{} not found ({})",
-                        tool.role,
-                        tool.install_hint.as_deref().unwrap_or("install it")
-                    )),
-                    Some(tool_path) => {
-                        attempt.tool = Some(tool_path.clone());
-                        attempt.tool_version = tool.version.clone();
-                        let input = if needs_plain_copy {
-                            if plain_input.is_none() {
-                                let mut t = temp_in(&dir)?;
-                                t.write_all(module.elf_bytes())
-                                    .map_err(|e| Error::io(t.path(), e))?;
-                                plain_input = Some(t);
-                            }
-                            plain_input
-                                .as_ref()
-                                .map(|t| t.path().to_path_buf())
-                                .unwrap_or_default()
-                        } else {
-                            real.clone()
-                        };
-                        run_tool(&tool_path, &input, candidate.path())
-                    }
-                }
-            }
-            Strategy::Auto | Strategy::Skip => Ok(()),
+        let candidate = candidate::temp_in(&self.dir)?;
+        let written = match strategy {
+            Strategy::Native => self.write_native(&candidate, &mut attempt),
+            _ => self.run_external(strategy, &candidate, plain_input, &mut attempt)?,
         };
         // strip tools replace their -o file by rename: our open handle would name the old,
         // unlinked inode, and mode, owner and fsync would land on nothing.
-        if matches!(strategy, Strategy::Llvm | Strategy::Gnu) && produced.is_ok() {
-            candidate = reopen(candidate)?;
-        }
-        if let Err(reason) = produced {
-            warn!(file = %path.display(), "{strategy:?} rejected: {reason}");
+        let candidate = match (strategy, &written) {
+            (Strategy::Llvm | Strategy::Gnu, Ok(())) => candidate::reopen(candidate)?,
+            _ => candidate,
+        };
+        if let Err(reason) = written {
+            debug!(file = %self.path.display(), "{} rejected: {reason}", strategy.name());
             attempt.reason = Some(reason);
-            attempts.push(attempt);
-            continue;
+            return Ok((attempt, None));
         }
         // The disk writes the candidate while the proof reads it.
-        let candidate = start_flush(candidate, &meta)?;
-        let verdict = map(candidate.temp.path())
+        let candidate = candidate::start_flush(candidate, &self.meta)?;
+        let verdict = candidate::map(candidate.temp.path())
             .map_err(|e| format!("cannot read the output back: {e}"))
-            .and_then(|bytes| prove(&bytes, &original, false));
+            .and_then(|bytes| self.prove(&bytes));
         match verdict {
-            Ok(()) => {
+            Ok(findings) => {
                 attempt.accepted = true;
-                attempts.push(attempt);
-                accepted = Some((strategy, Some(candidate)));
-                break;
+                let kept = Kept {
+                    candidate: Some(candidate),
+                    findings,
+                };
+                Ok((attempt, Some(kept)))
             }
             Err(reason) => {
-                warn!(file = %path.display(), "{strategy:?} rejected: {reason}");
+                debug!(file = %self.path.display(), "{} rejected: {reason}", strategy.name());
                 attempt.reason = Some(reason);
-                attempts.push(attempt);
+                Ok((attempt, None))
             }
         }
     }
-    let Some((strategy, candidate)) = accepted else {
-        return Err(Error::StripFailed {
-            path: path.to_path_buf(),
-            reason: "no strategy produced an output".into(),
-        });
-    };
 
-    let mut record = StripRecord {
-        path: path.to_path_buf(),
-        output: output_path.clone(),
-        sha256_before: sha_before.clone(),
-        sha256_after: sha_before,
-        size_before: meta.len(),
-        size_after: meta.len(),
-        strategy,
-        tool: attempts.last().and_then(|a| a.tool.clone()),
-        tool_version: attempts.last().and_then(|a| a.tool_version.clone()),
-        attempts,
-        compression: module.compression.map(|c| c.name().to_string()),
-        signature_dropped: false,
-        elapsed_ms: 0.0,
-    };
+    /// dkwrap's rewriter, streaming into the candidate.
+    fn write_native(
+        &self,
+        candidate: &tempfile::NamedTempFile,
+        attempt: &mut Attempt,
+    ) -> std::result::Result<(), String> {
+        attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
+        let sink = candidate::WritebackAsWritten::new(candidate.as_file());
+        let mut w = BufWriter::with_capacity(64 << 10, sink);
+        native::strip_debug(self.original, &mut w)
+            .map_err(|e| format!("the rewriter refused: {e}"))?;
+        w.flush().map_err(|e| format!("write failed: {e}"))
+    }
 
-    match candidate {
-        None => {
+    /// llvm-strip or GNU strip, writing the candidate. The outer error is dkwrap's own
+    /// (cannot write a temporary file); the inner one rejects the tool.
+    fn run_external(
+        &self,
+        strategy: Strategy,
+        candidate: &tempfile::NamedTempFile,
+        plain_input: &mut Option<tempfile::NamedTempFile>,
+        attempt: &mut Attempt,
+    ) -> Result<std::result::Result<(), String>> {
+        let tool = if strategy == Strategy::Llvm {
+            find_llvm_strip(self.llvm_major)
+        } else {
+            toolchain::find_gnu_strip(Arch::host())
+        };
+        let Some(tool_path) = tool.path.clone() else {
+            let hint = tool.install_hint.as_deref().unwrap_or("install it");
+            return Ok(Err(format!("{} not found ({hint})", tool.role)));
+        };
+        attempt.tool = Some(tool_path.clone());
+        attempt.tool_version = tool.version.clone();
+        // External tools read a plain ELF file: the input itself when it is one, else a copy.
+        let input = if self.module.compression.is_some() || self.module.signature.is_some() {
+            if plain_input.is_none() {
+                let mut t = candidate::temp_in(&self.dir)?;
+                t.write_all(self.module.elf_bytes())
+                    .map_err(|e| Error::io(t.path(), e))?;
+                *plain_input = Some(t);
+            }
+            plain_input
+                .as_ref()
+                .map(|t| t.path().to_path_buf())
+                .unwrap_or_default()
+        } else {
+            self.path.to_path_buf()
+        };
+        Ok(candidate::run_tool(&tool_path, &input, candidate.path()))
+    }
+
+    /// Proves `candidate` is a loadable module equal to the original minus debug
+    /// information, and returns the loader's findings on it against the target kernel.
+    /// Errors the original already had are not held against the candidate.
+    fn prove(&self, candidate: &memmap2::Mmap) -> std::result::Result<Vec<Finding>, String> {
+        // Safety: `candidate` is a read-only file mapping (its type says so).
+        let elf = unsafe { Elf::parse_mapped(candidate) }
+            .map_err(|e| format!("the output is not ELF: {e}"))?;
+        let mut differences = Vec::new();
+        crate::proof::check_equivalence(&elf, self.original, false, &mut differences);
+        let errors: Vec<&Finding> = differences.iter().filter(|f| f.is_error()).collect();
+        if let Some(first) = errors.first() {
+            let n = errors.len();
+            let s = if n == 1 { "" } else { "s" };
+            return Err(format!(
+                "the proof failed ({n} difference{s}): {}",
+                first.message
+            ));
+        }
+        let mut findings = Vec::new();
+        verify::check_module(&elf, None, &self.expect, &mut findings);
+        if self.req.cross_check {
+            verify::cross_check_with_goblin(&elf, &mut findings);
+        }
+        let invalid = |v: &[Finding]| -> Vec<String> {
+            v.iter()
+                .filter(|f| f.is_error() && f.category == Category::Invalid)
+                .map(|f| f.message.clone())
+                .collect()
+        };
+        let new_errors = invalid(&findings);
+        if !new_errors.is_empty() {
+            let mut before = Vec::new();
+            verify::check_module(self.original, None, &self.expect, &mut before);
+            let old_errors = invalid(&before);
+            if let Some(e) = new_errors.iter().find(|e| !old_errors.contains(e)) {
+                return Err(format!("the output is not a valid module: {e}"));
+            }
+        }
+        Ok(findings)
+    }
+
+    /// The loader's findings on the module left as it is (skip).
+    fn findings_on_original(&self) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let signature = self.module.signature.as_ref();
+        verify::check_module(self.original, signature, &self.expect, &mut findings);
+        if self.req.cross_check {
+            verify::cross_check_with_goblin(self.original, &mut findings);
+        }
+        findings
+    }
+
+    /// Puts the kept output in place (recompressed like the input) and says what happened.
+    fn finish(
+        &self,
+        kept: Kept,
+        strategy: Strategy,
+        attempts: Vec<Attempt>,
+        output_path: &Path,
+        sha_before: Option<String>,
+    ) -> Result<StripRecord> {
+        let accepted = attempts.last();
+        let mut record = StripRecord {
+            path: self.path.to_path_buf(),
+            output: self
+                .req
+                .output
+                .clone()
+                .unwrap_or_else(|| self.path.to_path_buf()),
+            sha256_before: sha_before.clone(),
+            sha256_after: sha_before,
+            size_before: self.meta.len(),
+            size_after: self.meta.len(),
+            strategy,
+            tool: accepted.and_then(|a| a.tool.clone()),
+            tool_version: accepted.and_then(|a| a.tool_version.clone()),
+            compression: self.module.compression.map(|c| c.name().to_string()),
+            attempts,
+            signature_dropped: false,
+            elapsed_ms: 0.0,
+            findings: kept.findings,
+        };
+        let Some(candidate) = kept.candidate else {
             // skip: the target stays as it is; with -o, the output is a copy of the input.
-            if opts.output.is_some() {
-                let t = temp_in(&dir)?;
-                fs::copy(&real, t.path()).map_err(|e| Error::io(t.path(), e))?;
-                start_flush(t, &meta)?.commit(&output_path)?;
+            if self.req.output.is_some() {
+                let t = candidate::temp_in(&self.dir)?;
+                fs::copy(self.path, t.path()).map_err(|e| Error::io(t.path(), e))?;
+                candidate::start_flush(t, &self.meta)?.commit(output_path)?;
             }
+            return Ok(record);
+        };
+        let final_file = self.recompressed(candidate, output_path)?;
+        let final_path = final_file.temp.path();
+        if self.req.record_hashes {
+            record.sha256_after = Some(candidate::sha256_file(final_path)?);
         }
-        Some(candidate) => {
-            let final_file = match module.compression {
-                None => candidate,
-                Some(c) => {
-                    let plain = map(candidate.temp.path())
-                        .map_err(|e| Error::io(candidate.temp.path(), e))?;
-                    let packed = c.compress(&plain).map_err(|e| Error::io(&output_path, e))?;
-                    // The bytes that land must decompress to exactly what was proven.
-                    let back = c
-                        .decompress(&packed)
-                        .map_err(|e| Error::io(&output_path, e))?;
-                    if back[..] != plain[..] {
-                        return Err(Error::StripFailed {
-                            path: path.to_path_buf(),
-                            reason: format!("{} round trip changed the module", c.name()),
-                        });
-                    }
-                    let t = temp_in(&dir)?;
-                    fs::write(t.path(), &packed).map_err(|e| Error::io(t.path(), e))?;
-                    // The plain candidate is dropped unused (its flush, if still running,
-                    // ends on a deleted file).
-                    start_flush(t, &meta)?
-                }
-            };
-            let final_path = final_file.temp.path();
-            if opts.record_hashes {
-                record.sha256_after = Some(sha256_file(final_path)?);
-            }
-            record.size_after = final_file
-                .temp
-                .as_file()
-                .metadata()
-                .map_err(|e| Error::io(final_path, e))?
-                .len();
-            record.signature_dropped = module.signature.is_some();
-            final_file.commit(&output_path)?;
+        let written = final_file.temp.as_file().metadata();
+        record.size_after = written.map_err(|e| Error::io(final_path, e))?.len();
+        record.signature_dropped = self.module.signature.is_some();
+        final_file.commit(output_path)?;
+        Ok(record)
+    }
+
+    /// The proven candidate in the input's compression; the bytes that land must decompress
+    /// to exactly what was proven.
+    fn recompressed(&self, candidate: Flushing, output_path: &Path) -> Result<Flushing> {
+        let Some(c) = self.module.compression else {
+            return Ok(candidate);
+        };
+        let plain = candidate::map(candidate.temp.path())
+            .map_err(|e| Error::io(candidate.temp.path(), e))?;
+        let packed = c.compress(&plain).map_err(|e| Error::io(output_path, e))?;
+        let back = c
+            .decompress(&packed)
+            .map_err(|e| Error::io(output_path, e))?;
+        if back[..] != plain[..] {
+            return Err(Error::StripFailed {
+                path: self.path.to_path_buf(),
+                reason: format!("the {} round trip changed the module", c.name()),
+            });
         }
+        let t = candidate::temp_in(&self.dir)?;
+        fs::write(t.path(), &packed).map_err(|e| Error::io(t.path(), e))?;
+        // The plain candidate is dropped unused (its flush, if still running, ends on a
+        // deleted file).
+        candidate::start_flush(t, &self.meta)
     }
-    record.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(record)
-}
-
-/// Writes a file and starts the disk's writeback of each megabyte once it is written, so
-/// that the flush before the rename finds most of the file on its way already.
-struct WritebackAsWritten<'f> {
-    file: &'f File,
-    written: u64,
-    /// Bytes whose writeback has been started.
-    started: u64,
-}
-
-impl Write for WritebackAsWritten<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = (&*self.file).write(buf)?;
-        self.written += n as u64;
-        if self.written - self.started >= 1 << 20 {
-            use std::os::fd::AsRawFd;
-            // Safety: a valid descriptor and range; SYNC_FILE_RANGE_WRITE only starts
-            // writeback. It is a hint: an error leaves the final fsync to do the work.
-            unsafe {
-                libc::sync_file_range(
-                    self.file.as_raw_fd(),
-                    self.started as libc::off64_t,
-                    (self.written - self.started) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
-            self.started = self.written;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A temporary file on its way to replacing the target: it has the original's mode and
-/// owner, and is being flushed to disk on another thread.
-struct Flushing {
-    temp: tempfile::NamedTempFile,
-    flush: std::thread::JoinHandle<std::io::Result<()>>,
-}
-
-/// Gives the temporary file the original's mode and owner and starts flushing it to disk,
-/// so that the disk works while the proof reads the file.
-fn start_flush(temp: tempfile::NamedTempFile, original: &fs::Metadata) -> Result<Flushing> {
-    let file: &File = temp.as_file();
-    file.set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
-        .map_err(|e| Error::io(temp.path(), e))?;
-    // Ownership: only root can give a file away; as another user the file is already ours.
-    if let Err(e) = std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid())) {
-        if e.kind() != std::io::ErrorKind::PermissionDenied {
-            return Err(Error::io(temp.path(), e));
-        }
-    }
-    let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;
-    let flush = std::thread::spawn(move || handle.sync_all());
-    Ok(Flushing { temp, flush })
-}
-
-impl Flushing {
-    /// Waits until the file is on disk, then renames it over the target.
-    fn commit(self, target: &Path) -> Result<()> {
-        let flushed = self
-            .flush
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
-        flushed.map_err(|e| Error::io(self.temp.path(), e))?;
-        self.temp.persist(target).map_err(|e| Error::StripFailed {
-            path: target.to_path_buf(),
-            reason: format!("cannot replace the target: {}", e.error),
-        })?;
-        Ok(())
-    }
-}
-
-pub fn run(args: &StripArgs) -> Result<i32> {
-    if args.output.is_some() && args.files.len() > 1 {
-        return Err(Error::Usage("-o takes exactly one input file".into()));
-    }
-    let facts = if args.kernel.given() {
-        Some(crate::detect::detect(&args.kernel.selector())?.0)
-    } else {
-        None
-    };
-    let opts = StripOptions {
-        strategy: args.strategy,
-        facts,
-        allow_unsign: args.allow_unsign,
-        output: args.output.clone(),
-        record_hashes: args.json || args.manifest.is_some(),
-    };
-    let mut records = Vec::new();
-    let mut worst = exit::OK;
-    for file in &args.files {
-        match strip_file(file, &opts) {
-            Ok(rec) => {
-                report(&rec);
-                if let Some(m) = &args.manifest {
-                    append_manifest(m, &rec)?;
-                }
-                records.push(rec);
-            }
-            Err(e) => {
-                eprintln!("dkwrap: error: {}", crate::output::escape(&e.to_string()));
-                if let Error::SignedModule { .. } = e {
-                    eprintln!("dkwrap: hint: re-sign after stripping: <kernel build dir>/scripts/sign-file sha512 <signing key> <certificate> {}", crate::output::escape(&file.display().to_string()));
-                }
-                worst = worst.max(e.exit_code());
-            }
-        }
-    }
-    if args.json {
-        crate::output::print_json(&records)?;
-    }
-    Ok(worst)
-}
-
-fn report(r: &StripRecord) {
-    let esc = |p: &Path| crate::output::escape(&p.display().to_string());
-    for a in r.attempts.iter().filter(|a| !a.accepted) {
-        eprintln!(
-            "dkwrap: {}: {:?} rejected: {}",
-            esc(&r.path),
-            a.strategy,
-            crate::output::escape(a.reason.as_deref().unwrap_or(""))
-        );
-    }
-    if r.strategy == Strategy::Skip {
-        eprintln!("dkwrap: {}: left unstripped", esc(&r.path));
-    } else {
-        eprintln!(
-            "dkwrap: {}: stripped with {} ({} -> {} bytes), proven equivalent",
-            esc(&r.path),
-            r.tool
-                .as_deref()
-                .map(|t| t.display().to_string())
-                .unwrap_or_else(|| "native rewriter".into()),
-            r.size_before,
-            r.size_after
-        );
-    }
-    if r.signature_dropped {
-        eprintln!(
-            "dkwrap: {}: signature dropped; re-sign with <kernel build dir>/scripts/sign-file",
-            esc(&r.path)
-        );
-    }
-}
-
-fn append_manifest(path: &Path, rec: &StripRecord) -> Result<()> {
-    let line = serde_json::to_string(rec)
-        .map_err(|e| Error::Usage(format!("cannot encode manifest record: {e}")))?;
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| Error::io(path, e))
 }

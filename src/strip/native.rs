@@ -11,7 +11,7 @@
 
 use std::io::{self, Write};
 
-use crate::elf::{self, Elf, Section};
+use crate::elf::{self, Elf, Section, SymbolTable};
 use crate::fasthash::FastMap;
 
 /// Why the native rewriter refused a file; the caller falls back to another strategy.
@@ -122,6 +122,7 @@ fn cmp_reversed(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 
 /// A string table with tail merging ("_foo" is stored once for "bar_foo" and "_foo").
 /// `offsets[i]` is where the `i`-th name given to [`StringTable::build`] landed.
+#[derive(Default)]
 struct StringTable {
     bytes: Vec<u8>,
     offsets: Vec<u32>,
@@ -207,385 +208,524 @@ enum Contents {
 /// Entries of the symbol table (and its index table) written per write.
 const SYM_CHUNK: usize = 4096;
 
-/// Strips debug information from `elf`, writing the new file to `out`.
+/// Marks a removed section or symbol in the renumbering tables.
+const GONE: u32 = u32::MAX;
+
+/// Everything decided before the first byte is written: which sections and symbols stay,
+/// their new numbers, the rebuilt tables and every section's offset (object's
+/// reserve-then-write).
+struct Layout<'e, 'a> {
+    elf: &'e Elf<'a>,
+    symtab: SymbolTable<'a>,
+    /// New index of each input section ([`GONE`] when removed).
+    new_index: Vec<u32>,
+    /// Input indices of the kept sections, in order.
+    kept: Vec<u32>,
+    /// New index of each input symbol ([`GONE`] when removed).
+    sym_map: Vec<u32>,
+    /// Input indices of the kept symbols, in order.
+    kept_syms: Vec<u32>,
+    /// The new symbol table's `sh_info`: one past its last local symbol.
+    first_global: u32,
+    shndx_index: Option<u32>,
+    strtab_index: usize,
+    strtab: StringTable,
+    /// A separate section-name table, when the input does not share one with the symbols.
+    shstrtab: Option<StringTable>,
+    /// Rebuilt groups and `.llvm_addrsig`, by input index.
+    built: FastMap<u32, Vec<u8>>,
+    /// File offset of each kept section.
+    offsets: Vec<u64>,
+    shoff: u64,
+}
+
+/// Strips debug information from `elf`, writing the new file to `out`. Nothing is written
+/// unless the whole layout could be decided.
 ///
 /// Memory stays a small multiple of the section and symbol counts: contents are copied
 /// from the input as they are written (and its pages given back), and only the string
 /// tables, groups and `.llvm_addrsig` are rebuilt in memory.
 pub fn strip_debug(elf: &Elf, out: &mut impl Write) -> Result<Summary, RefusedError> {
-    let en = elf.endian;
     if elf.header.e_type != elf::ET_REL {
         return Err(refuse(None, "not a relocatable object (ET_REL)"));
     }
     if elf.header.phnum != 0 {
         return Err(refuse(None, "has program headers; modules have none"));
     }
-    let n = elf.sections.len();
-    let removed = removed_sections(elf)?;
-    const GONE: u32 = u32::MAX;
-    let mut new_index = vec![GONE; n];
-    let mut kept: Vec<u32> = Vec::with_capacity(n);
-    for s in &elf.sections {
-        if !removed[s.index()] {
-            new_index[s.index()] = kept.len() as u32;
-            kept.push(s.idx);
-        }
-    }
-    drop(removed);
-    let map_section =
-        |old: u32| -> Option<u32> { new_index.get(old as usize).copied().filter(|&i| i != GONE) };
+    let layout = Layout::reserve(elf)?;
+    let bytes_written = layout.write(out)?;
+    Ok(Summary {
+        sections_removed: elf.sections.len() - layout.kept.len(),
+        symbols_removed: layout.symtab.len() - layout.kept_syms.len(),
+        bytes_written,
+    })
+}
 
-    // Symbols: drop STT_FILE and those defined in removed sections, keep order (locals first).
-    let symtab = elf.symbols().map_err(|e| refuse(None, e.reason))?;
-    let Some(symtab) = symtab else {
-        return Err(refuse(None, "no symbol table"));
-    };
-    let nsyms = symtab.len();
-    let mut sym_map = vec![GONE; nsyms];
-    let mut kept_syms: Vec<u32> = Vec::with_capacity(nsyms);
-    let mut symbol_names: Vec<&[u8]> = Vec::with_capacity(nsyms);
-    let mut first_global = 0u32;
-    let mut needs_shndx = false;
-    for (i, sym) in elf.symbols_in_order(&symtab, 0) {
-        let sym = sym.ok_or_else(|| {
-            refuse(
-                elf.sections.get(symtab.section_index),
-                format!("symbol {i} is unreadable"),
-            )
-        })?;
-        let section = sym.section();
-        let new_section = section.map(|s| map_section(s as u32));
-        let dropped = i != 0 && (sym.kind() == elf::STT_FILE || new_section == Some(None));
-        if dropped {
-            continue;
+impl<'e, 'a> Layout<'e, 'a> {
+    /// Decides the output: numbering, tables, offsets.
+    fn reserve(elf: &'e Elf<'a>) -> Result<Self, RefusedError> {
+        let removed = removed_sections(elf)?;
+        let n = elf.sections.len();
+        let mut new_index = vec![GONE; n];
+        let mut kept: Vec<u32> = Vec::with_capacity(n);
+        for s in &elf.sections {
+            if !removed[s.index()] {
+                new_index[s.index()] = kept.len() as u32;
+                kept.push(s.idx);
+            }
         }
-        if new_section
-            .flatten()
-            .is_some_and(|s| s >= elf::SHN_LORESERVE)
-        {
-            needs_shndx = true;
-        }
-        if new_section == Some(None) {
-            return Err(refuse(None, "symbol 0 is defined in a removed section"));
-        }
-        sym_map[i as usize] = kept_syms.len() as u32;
-        if i < symtab.first_global {
-            first_global += 1;
-        }
-        kept_syms.push(i);
-        symbol_names.push(sym.name);
+        drop(removed);
+        let symtab = elf.symbols().map_err(|e| refuse(None, e.reason))?;
+        let Some(symtab) = symtab else {
+            return Err(refuse(None, "no symbol table"));
+        };
+        let strtab_index = elf.sections[symtab.section_index].link as usize;
+        let mut layout = Layout {
+            elf,
+            symtab,
+            new_index,
+            kept,
+            sym_map: Vec::new(),
+            kept_syms: Vec::new(),
+            first_global: 0,
+            shndx_index: None,
+            strtab_index,
+            strtab: StringTable::default(),
+            shstrtab: None,
+            built: FastMap::default(),
+            offsets: Vec::new(),
+            shoff: 0,
+        };
+        let symbol_names = layout.number_symbols()?;
+        layout.build_string_tables(symbol_names);
+        elf.release_all();
+        layout.rebuild_groups_and_addrsig()?;
+        layout.place_sections()?;
+        elf.release_all();
+        Ok(layout)
     }
-    let symbols_removed = nsyms - kept_syms.len();
-    let map_sym = |s: &Section, old: u32| -> Result<u32, RefusedError> {
-        sym_map
+
+    fn map_section(&self, old: u32) -> Option<u32> {
+        self.new_index
             .get(old as usize)
             .copied()
             .filter(|&i| i != GONE)
-            .ok_or_else(|| {
-                refuse(
-                    Some(s),
-                    format!("refers to symbol {old}, which lives in a removed section"),
-                )
-            })
-    };
-    let shndx_index = kept.iter().copied().find(|&i| {
-        let s = &elf.sections[i as usize];
-        s.sh_type == elf::SHT_SYMTAB_SHNDX && s.link as usize == symtab.section_index
-    });
-    if needs_shndx && shndx_index.is_none() {
-        return Err(refuse(
-            None,
-            "symbols need extended section indices but there is no SHT_SYMTAB_SHNDX section",
-        ));
     }
 
-    // The rebuilt string tables: symbol names, and section names (in the same table when
-    // the input shares one).
-    let strtab_index = elf.sections[symtab.section_index].link as usize;
-    let shared_strtab = strtab_index == elf.shstrndx;
-    let section_names = kept.iter().map(|&i| elf.sections[i as usize].name());
-    let (strtab, shstrtab) = if shared_strtab {
-        symbol_names.extend(section_names);
-        (StringTable::build(&symbol_names), None)
-    } else {
-        let names: Vec<&[u8]> = section_names.collect();
-        (
-            StringTable::build(&symbol_names),
-            Some(StringTable::build(&names)),
-        )
-    };
-    drop(symbol_names);
-    elf.release_all();
-    let symbol_name_offset = |j: usize| strtab.offsets[j];
-    let section_name_offset = |k: usize| match &shstrtab {
-        Some(t) => t.offsets[k],
-        None => strtab.offsets[kept_syms.len() + k],
-    };
-    let section_name_bytes = &shstrtab.as_ref().unwrap_or(&strtab).bytes;
+    fn map_sym(&self, s: &Section, old: u32) -> Result<u32, RefusedError> {
+        let found = self.sym_map.get(old as usize).copied();
+        found.filter(|&i| i != GONE).ok_or_else(|| {
+            let why = format!("refers to symbol {old}, which lives in a removed section");
+            refuse(Some(s), why)
+        })
+    }
 
-    // Groups and `.llvm_addrsig`, rebuilt with the new numbers.
-    let mut built: FastMap<u32, Vec<u8>> = FastMap::default();
-    for &i in &kept {
-        let s = &elf.sections[i as usize];
-        if s.sh_type == elf::SHT_GROUP {
-            let (flags, members) = elf.group(s).map_err(|e| refuse(Some(s), e.reason))?;
-            let mut buf = en.put_u32(flags).to_vec();
-            for m in members {
-                if let Some(new) = map_section(m) {
-                    buf.extend_from_slice(&en.put_u32(new));
-                }
+    /// Symbols: drop STT_FILE and those defined in removed sections, keep order (locals
+    /// first). Returns the kept symbols' names, for the string table.
+    fn number_symbols(&mut self) -> Result<Vec<&'a [u8]>, RefusedError> {
+        let (elf, symtab) = (self.elf, &self.symtab);
+        let nsyms = symtab.len();
+        self.sym_map = vec![GONE; nsyms];
+        self.kept_syms = Vec::with_capacity(nsyms);
+        let mut symbol_names: Vec<&'a [u8]> = Vec::with_capacity(nsyms);
+        let mut needs_shndx = false;
+        for (i, sym) in elf.symbols_in_order(symtab, 0) {
+            let sym = sym.ok_or_else(|| {
+                let at = elf.sections.get(symtab.section_index);
+                refuse(at, format!("symbol {i} is unreadable"))
+            })?;
+            let new_section = sym.section().map(|s| self.map_section(s as u32));
+            let dropped = i != 0 && (sym.kind() == elf::STT_FILE || new_section == Some(None));
+            if dropped {
+                continue;
             }
-            built.insert(i, buf);
-        } else if s.sh_type == elf::SHT_LLVM_ADDRSIG {
-            let d = elf.section_data(s).map_err(|e| refuse(Some(s), e.reason))?;
-            let mut buf = Vec::with_capacity(d.len());
-            let mut pos = 0;
-            while pos < d.len() {
-                let old =
-                    uleb128(d, &mut pos).ok_or_else(|| refuse(Some(s), "bad ULEB128 entry"))?;
-                // Entries for removed symbols simply go, as llvm-objcopy does.
-                if let Some(&new) = sym_map.get(old as usize).filter(|&&x| x != GONE) {
-                    put_uleb128(&mut buf, u64::from(new));
-                }
+            if new_section
+                .flatten()
+                .is_some_and(|s| s >= elf::SHN_LORESERVE)
+            {
+                needs_shndx = true;
             }
-            built.insert(i, buf);
+            if new_section == Some(None) {
+                return Err(refuse(None, "symbol 0 is defined in a removed section"));
+            }
+            self.sym_map[i as usize] = self.kept_syms.len() as u32;
+            if i < symtab.first_global {
+                self.first_global += 1;
+            }
+            self.kept_syms.push(i);
+            symbol_names.push(sym.name);
+        }
+        self.shndx_index = self.kept.iter().copied().find(|&i| {
+            let s = &elf.sections[i as usize];
+            s.sh_type == elf::SHT_SYMTAB_SHNDX && s.link as usize == symtab.section_index
+        });
+        if needs_shndx && self.shndx_index.is_none() {
+            return Err(refuse(
+                None,
+                "symbols need extended section indices but there is no SHT_SYMTAB_SHNDX section",
+            ));
+        }
+        Ok(symbol_names)
+    }
+
+    /// The rebuilt string tables: symbol names, and section names (in the same table when
+    /// the input shares one).
+    fn build_string_tables(&mut self, mut symbol_names: Vec<&'a [u8]>) {
+        let elf = self.elf;
+        let section_names = self.kept.iter().map(|&i| elf.sections[i as usize].name());
+        if self.strtab_index == elf.shstrndx {
+            symbol_names.extend(section_names);
+            self.strtab = StringTable::build(&symbol_names);
+        } else {
+            let names: Vec<&[u8]> = section_names.collect();
+            self.strtab = StringTable::build(&symbol_names);
+            self.shstrtab = Some(StringTable::build(&names));
         }
     }
-    let contents_of = |s: &Section| -> Contents {
+
+    fn symbol_name_offset(&self, j: usize) -> u32 {
+        self.strtab.offsets[j]
+    }
+
+    fn section_name_offset(&self, k: usize) -> u32 {
+        match &self.shstrtab {
+            Some(t) => t.offsets[k],
+            None => self.strtab.offsets[self.kept_syms.len() + k],
+        }
+    }
+
+    fn section_name_bytes(&self) -> &[u8] {
+        &self.shstrtab.as_ref().unwrap_or(&self.strtab).bytes
+    }
+
+    /// Groups and `.llvm_addrsig`, rebuilt with the new numbers.
+    fn rebuild_groups_and_addrsig(&mut self) -> Result<(), RefusedError> {
+        let (elf, en) = (self.elf, self.elf.endian);
+        for &i in &self.kept {
+            let s = &elf.sections[i as usize];
+            if s.sh_type == elf::SHT_GROUP {
+                let (flags, members) = elf.group(s).map_err(|e| refuse(Some(s), e.reason))?;
+                let mut buf = en.put_u32(flags).to_vec();
+                for new in members.into_iter().filter_map(|m| self.map_section(m)) {
+                    buf.extend_from_slice(&en.put_u32(new));
+                }
+                self.built.insert(i, buf);
+            } else if s.sh_type == elf::SHT_LLVM_ADDRSIG {
+                let d = elf.section_data(s).map_err(|e| refuse(Some(s), e.reason))?;
+                let mut buf = Vec::with_capacity(d.len());
+                let mut pos = 0;
+                while pos < d.len() {
+                    let old =
+                        uleb128(d, &mut pos).ok_or_else(|| refuse(Some(s), "bad ULEB128 entry"))?;
+                    // Entries for removed symbols simply go, as llvm-objcopy does.
+                    if let Some(&new) = self.sym_map.get(old as usize).filter(|&&x| x != GONE) {
+                        put_uleb128(&mut buf, u64::from(new));
+                    }
+                }
+                self.built.insert(i, buf);
+            }
+        }
+        Ok(())
+    }
+
+    fn contents_of(&self, s: &Section) -> Contents {
         let i = s.index();
-        if i == symtab.section_index {
+        if i == self.symtab.section_index {
             Contents::Symtab
-        } else if i == strtab_index {
+        } else if i == self.strtab_index {
             Contents::Strtab
-        } else if i == elf.shstrndx {
+        } else if i == self.elf.shstrndx {
             Contents::Shstrtab
-        } else if Some(s.idx) == shndx_index {
+        } else if Some(s.idx) == self.shndx_index {
             Contents::SymtabShndx
         } else if s.is_reloc() {
             Contents::Relocs
-        } else if built.contains_key(&s.idx) {
+        } else if self.built.contains_key(&s.idx) {
             Contents::Built
         } else {
             Contents::Copy
         }
-    };
-    let size_of = |s: &Section| -> u64 {
-        match contents_of(s) {
-            Contents::Symtab => (kept_syms.len() * elf::SYM64_SIZE) as u64,
-            Contents::SymtabShndx => (kept_syms.len() * 4) as u64,
-            Contents::Strtab => strtab.bytes.len() as u64,
-            Contents::Shstrtab => section_name_bytes.len() as u64,
-            Contents::Built => built.get(&s.idx).map_or(0, |b| b.len() as u64),
+    }
+
+    fn size_of(&self, s: &Section) -> u64 {
+        match self.contents_of(s) {
+            Contents::Symtab => (self.kept_syms.len() * elf::SYM64_SIZE) as u64,
+            Contents::SymtabShndx => (self.kept_syms.len() * 4) as u64,
+            Contents::Strtab => self.strtab.bytes.len() as u64,
+            Contents::Shstrtab => self.section_name_bytes().len() as u64,
+            Contents::Built => self.built.get(&s.idx).map_or(0, |b| b.len() as u64),
             Contents::Copy | Contents::Relocs => s.size,
         }
-    };
-    // sh_link and sh_info in the new numbering.
-    let link_and_info = |s: &Section| -> Result<(u32, u32), RefusedError> {
+    }
+
+    /// sh_link and sh_info in the new numbering.
+    fn link_and_info(&self, s: &Section) -> Result<(u32, u32), RefusedError> {
+        let renumbered = |field: &str, old: u32| {
+            self.map_section(old)
+                .ok_or_else(|| refuse(Some(s), format!("{field} {old} names a removed section")))
+        };
         let link = if link_is_section(s) && s.link != 0 {
-            map_section(s.link).ok_or_else(|| {
-                refuse(
-                    Some(s),
-                    format!("sh_link {} names a removed section", s.link),
-                )
-            })?
+            renumbered("sh_link", s.link)?
         } else {
             s.link
         };
-        let info = if s.index() == symtab.section_index {
-            first_global
+        let info = if s.index() == self.symtab.section_index {
+            self.first_global
         } else if s.sh_type == elf::SHT_GROUP {
-            map_sym(s, s.info)?
+            self.map_sym(s, s.info)?
         } else if info_is_section(s) && s.info != 0 {
-            map_section(s.info).ok_or_else(|| {
-                refuse(
-                    Some(s),
-                    format!("sh_info {} names a removed section", s.info),
-                )
-            })?
+            renumbered("sh_info", s.info)?
         } else {
             s.info
         };
         Ok((link, info))
-    };
-
-    // Layout: sections in input order after the ELF header, each at its alignment; then the
-    // section header table.
-    let mut offsets: Vec<u64> = Vec::with_capacity(kept.len());
-    let mut pos = elf::EHDR64_SIZE as u64;
-    for &i in &kept {
-        let s = &elf.sections[i as usize];
-        if i == 0 {
-            offsets.push(0);
-            continue;
-        }
-        if s.is_reloc() && s.size % reloc_entsize(s) as u64 != 0 {
-            return Err(refuse(Some(s), "size is not a multiple of the entry size"));
-        }
-        let addralign = elf.section_addralign(s);
-        let align = addralign.max(1);
-        // A corrupt alignment would make the output arbitrarily large.
-        if !align.is_power_of_two() || align > MAX_ALIGN {
-            return Err(refuse(
-                Some(s),
-                format!("implausible alignment {addralign}"),
-            ));
-        }
-        link_and_info(s)?;
-        pos = pos.div_ceil(align) * align;
-        offsets.push(pos);
-        if !s.is_nobits() {
-            pos += size_of(s);
-        }
     }
-    elf.release_all();
-    let shoff = pos.div_ceil(8) * 8;
-    // Stripping only removes bytes; anything else means the input lied about its layout.
-    if shoff > elf.data.len() as u64 + kept.len() as u64 * MAX_ALIGN.min(4096) {
-        return Err(refuse(
-            None,
-            format!("output layout ({shoff} bytes) larger than the input"),
-        ));
-    }
-    let shnum = kept.len();
-    let needs_xindex = shnum >= elf::SHN_LORESERVE as usize;
-    let shstrndx = new_index[elf.shstrndx];
 
-    // Write, in layout order.
-    let mut w = CountingWriter {
-        inner: out,
-        written: 0,
-    };
-    let io = |e: io::Error| refuse(None, format!("write failed: {e}"));
-    let mut ehdr = elf.data[..elf::EHDR64_SIZE].to_vec();
-    ehdr[40..48].copy_from_slice(&en.put_u64(shoff));
-    ehdr[60..62].copy_from_slice(&en.put_u16(if needs_xindex { 0 } else { shnum as u16 }));
-    ehdr[62..64].copy_from_slice(&en.put_u16(if shstrndx >= elf::SHN_LORESERVE {
-        elf::SHN_XINDEX as u16
-    } else {
-        shstrndx as u16
-    }));
-    w.write_all(&ehdr).map_err(io)?;
-    let mut buf: Vec<u8> = Vec::new();
-    for (k, &i) in kept.iter().enumerate() {
-        let s = &elf.sections[i as usize];
-        if i == 0 || s.is_nobits() {
-            continue;
+    /// Layout: sections in input order after the ELF header, each at its alignment; then
+    /// the section header table.
+    fn place_sections(&mut self) -> Result<(), RefusedError> {
+        let elf = self.elf;
+        let mut offsets: Vec<u64> = Vec::with_capacity(self.kept.len());
+        let mut pos = elf::EHDR64_SIZE as u64;
+        for &i in &self.kept {
+            let s = &elf.sections[i as usize];
+            if i == 0 {
+                offsets.push(0);
+                continue;
+            }
+            if s.is_reloc() && s.size % reloc_entsize(s) as u64 != 0 {
+                return Err(refuse(Some(s), "size is not a multiple of the entry size"));
+            }
+            let addralign = elf.section_addralign(s);
+            let align = addralign.max(1);
+            // A corrupt alignment would make the output arbitrarily large.
+            if !align.is_power_of_two() || align > MAX_ALIGN {
+                let why = format!("implausible alignment {addralign}");
+                return Err(refuse(Some(s), why));
+            }
+            self.link_and_info(s)?;
+            pos = pos.div_ceil(align) * align;
+            offsets.push(pos);
+            if !s.is_nobits() {
+                pos += self.size_of(s);
+            }
         }
-        pad_to(&mut w, offsets[k]).map_err(io)?;
-        let input = || elf.section_data(s).map_err(|e| refuse(Some(s), e.reason));
-        let contents = contents_of(s);
-        match contents {
-            Contents::Copy => w.write_all(input()?).map_err(io)?,
-            Contents::Relocs => {
-                let entsize = reloc_entsize(s);
-                for chunk in input()?.chunks(RELOC_CHUNK * entsize) {
-                    buf.clear();
-                    buf.extend_from_slice(chunk);
-                    for e in buf.chunks_exact_mut(entsize) {
-                        let info = en.u64(elf::array(e, 8).unwrap_or_default());
-                        let sym = map_sym(s, (info >> 32) as u32)?;
-                        let new_info = (u64::from(sym) << 32) | (info & 0xffff_ffff);
-                        e[8..16].copy_from_slice(&en.put_u64(new_info));
-                    }
-                    w.write_all(&buf).map_err(io)?;
-                }
+        self.offsets = offsets;
+        self.shoff = pos.div_ceil(8) * 8;
+        // Stripping only removes bytes; anything else means the input lied about its layout.
+        let most = elf.data.len() as u64 + self.kept.len() as u64 * MAX_ALIGN.min(4096);
+        if self.shoff > most {
+            let why = format!("output layout ({} bytes) larger than the input", self.shoff);
+            return Err(refuse(None, why));
+        }
+        Ok(())
+    }
+
+    /// Writes the file in layout order; returns the bytes written.
+    fn write(&self, out: &mut impl Write) -> Result<u64, RefusedError> {
+        let mut w = CountingWriter {
+            inner: out,
+            written: 0,
+        };
+        w.write_all(&self.elf_header()).map_err(write_failed)?;
+        let mut buf: Vec<u8> = Vec::new();
+        for (k, &i) in self.kept.iter().enumerate() {
+            let s = &self.elf.sections[i as usize];
+            if i == 0 || s.is_nobits() {
+                continue;
             }
-            Contents::Symtab | Contents::SymtabShndx => {
-                let symtab_itself = contents == Contents::Symtab;
-                for (c, chunk) in kept_syms.chunks(SYM_CHUNK).enumerate() {
-                    buf.clear();
-                    for (j, &old) in chunk.iter().enumerate() {
-                        let sym = symtab.get(old).ok_or_else(|| {
-                            refuse(Some(s), format!("symbol {old} is unreadable"))
-                        })?;
-                        let (raw, ext) = match sym.section() {
-                            Some(old_section) => {
-                                let new = map_section(old_section as u32).ok_or_else(|| {
-                                    refuse(Some(s), "symbol in removed section survived")
-                                })?;
-                                if new >= elf::SHN_LORESERVE {
-                                    (elf::SHN_XINDEX as u16, new)
-                                } else {
-                                    (new as u16, 0)
-                                }
-                            }
-                            None => (sym.raw_shndx, 0),
-                        };
-                        if !symtab_itself {
-                            buf.extend_from_slice(&en.put_u32(ext));
-                            continue;
-                        }
-                        let name = if sym.name.is_empty() {
-                            0
-                        } else {
-                            symbol_name_offset(c * SYM_CHUNK + j)
-                        };
-                        buf.extend_from_slice(&en.put_u32(name));
-                        buf.push(sym.info);
-                        buf.push(sym.other);
-                        buf.extend_from_slice(&en.put_u16(raw));
-                        buf.extend_from_slice(&en.put_u64(sym.value));
-                        buf.extend_from_slice(&en.put_u64(sym.size));
-                    }
-                    w.write_all(&buf).map_err(io)?;
-                    if let (Some(&lo), Some(&hi)) = (chunk.first(), chunk.last()) {
-                        elf.release_symbols(&symtab, lo..hi + 1);
-                    }
-                }
-            }
-            Contents::Strtab => w.write_all(&strtab.bytes).map_err(io)?,
-            Contents::Shstrtab => w.write_all(section_name_bytes).map_err(io)?,
+            pad_to(&mut w, self.offsets[k]).map_err(write_failed)?;
+            self.write_contents(s, &mut w, &mut buf)?;
+            // Written: the input's pages can go (see `Elf::release`).
+            self.elf.release_section(s);
+        }
+        pad_to(&mut w, self.shoff).map_err(write_failed)?;
+        for (k, &i) in self.kept.iter().enumerate() {
+            w.write_all(&self.section_header(k, i)?)
+                .map_err(write_failed)?;
+        }
+        self.elf.release_all();
+        w.flush().map_err(write_failed)?;
+        Ok(w.written)
+    }
+
+    fn shnum(&self) -> usize {
+        self.kept.len()
+    }
+
+    fn needs_xindex(&self) -> bool {
+        self.shnum() >= elf::SHN_LORESERVE as usize
+    }
+
+    fn shstrndx(&self) -> u32 {
+        self.new_index[self.elf.shstrndx]
+    }
+
+    /// The input's ELF header with the new section header offset, count and name index.
+    fn elf_header(&self) -> Vec<u8> {
+        let en = self.elf.endian;
+        let mut ehdr = self.elf.data[..elf::EHDR64_SIZE].to_vec();
+        let shnum = if self.needs_xindex() {
+            0
+        } else {
+            self.shnum() as u16
+        };
+        let shstrndx = match self.shstrndx() {
+            x if x >= elf::SHN_LORESERVE => elf::SHN_XINDEX as u16,
+            x => x as u16,
+        };
+        ehdr[40..48].copy_from_slice(&en.put_u64(self.shoff));
+        ehdr[60..62].copy_from_slice(&en.put_u16(shnum));
+        ehdr[62..64].copy_from_slice(&en.put_u16(shstrndx));
+        ehdr
+    }
+
+    /// One section's bytes: copied, renumbered in chunks, or rebuilt.
+    fn write_contents(
+        &self,
+        s: &Section,
+        w: &mut impl Write,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), RefusedError> {
+        let input = || {
+            self.elf
+                .section_data(s)
+                .map_err(|e| refuse(Some(s), e.reason))
+        };
+        match self.contents_of(s) {
+            Contents::Copy => w.write_all(input()?).map_err(write_failed),
+            Contents::Relocs => self.write_relocations(s, input()?, w, buf),
+            Contents::Symtab => self.write_symbols(s, true, w, buf),
+            Contents::SymtabShndx => self.write_symbols(s, false, w, buf),
+            Contents::Strtab => w.write_all(&self.strtab.bytes).map_err(write_failed),
+            Contents::Shstrtab => w.write_all(self.section_name_bytes()).map_err(write_failed),
             Contents::Built => {
-                w.write_all(built.get(&i).map_or(&[][..], |b| b))
-                    .map_err(io)?;
+                let bytes = self.built.get(&s.idx).map_or(&[][..], |b| b);
+                w.write_all(bytes).map_err(write_failed)
             }
         }
-        // Written: the input's pages can go (see `Elf::release`).
-        elf.release_section(s);
     }
-    pad_to(&mut w, shoff).map_err(io)?;
-    for (k, &i) in kept.iter().enumerate() {
+
+    /// A relocation section with its symbol indices renumbered, chunk by chunk.
+    fn write_relocations(
+        &self,
+        s: &Section,
+        input: &[u8],
+        w: &mut impl Write,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), RefusedError> {
+        let en = self.elf.endian;
+        let entsize = reloc_entsize(s);
+        for chunk in input.chunks(RELOC_CHUNK * entsize) {
+            buf.clear();
+            buf.extend_from_slice(chunk);
+            for e in buf.chunks_exact_mut(entsize) {
+                let info = en.u64(elf::array(e, 8).unwrap_or_default());
+                let sym = self.map_sym(s, (info >> 32) as u32)?;
+                let new_info = (u64::from(sym) << 32) | (info & 0xffff_ffff);
+                e[8..16].copy_from_slice(&en.put_u64(new_info));
+            }
+            w.write_all(buf).map_err(write_failed)?;
+        }
+        Ok(())
+    }
+
+    /// The kept symbols, chunk by chunk: the symbol table itself (`symtab_itself`), or its
+    /// `SHT_SYMTAB_SHNDX` companion.
+    fn write_symbols(
+        &self,
+        s: &Section,
+        symtab_itself: bool,
+        w: &mut impl Write,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), RefusedError> {
+        let en = self.elf.endian;
+        for (c, chunk) in self.kept_syms.chunks(SYM_CHUNK).enumerate() {
+            buf.clear();
+            for (j, &old) in chunk.iter().enumerate() {
+                let sym = self
+                    .symtab
+                    .get(old)
+                    .ok_or_else(|| refuse(Some(s), format!("symbol {old} is unreadable")))?;
+                let (raw, ext) = match sym.section() {
+                    Some(old_section) => {
+                        let new = self
+                            .map_section(old_section as u32)
+                            .ok_or_else(|| refuse(Some(s), "symbol in removed section survived"))?;
+                        if new >= elf::SHN_LORESERVE {
+                            (elf::SHN_XINDEX as u16, new)
+                        } else {
+                            (new as u16, 0)
+                        }
+                    }
+                    None => (sym.raw_shndx, 0),
+                };
+                if !symtab_itself {
+                    buf.extend_from_slice(&en.put_u32(ext));
+                    continue;
+                }
+                let name = if sym.name.is_empty() {
+                    0
+                } else {
+                    self.symbol_name_offset(c * SYM_CHUNK + j)
+                };
+                buf.extend_from_slice(&en.put_u32(name));
+                buf.push(sym.info);
+                buf.push(sym.other);
+                buf.extend_from_slice(&en.put_u16(raw));
+                buf.extend_from_slice(&en.put_u64(sym.value));
+                buf.extend_from_slice(&en.put_u64(sym.size));
+            }
+            w.write_all(buf).map_err(write_failed)?;
+            if let (Some(&lo), Some(&hi)) = (chunk.first(), chunk.last()) {
+                self.elf.release_symbols(&self.symtab, lo..hi + 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// The header of kept section `k` (input index `i`).
+    fn section_header(&self, k: usize, i: u32) -> Result<[u8; elf::SHDR64_SIZE], RefusedError> {
+        let (elf, en) = (self.elf, self.elf.endian);
         let s = &elf.sections[i as usize];
         let mut h = [0u8; elf::SHDR64_SIZE];
         if i == 0 {
             // Section 0 carries the real counts under extended numbering.
-            put(
-                &mut h,
-                32,
-                &en.put_u64(if needs_xindex { shnum as u64 } else { 0 }),
-            );
-            put(
-                &mut h,
-                40,
-                &en.put_u32(if shstrndx >= elf::SHN_LORESERVE {
-                    shstrndx
-                } else {
-                    0
-                }),
-            );
-        } else {
-            let (link, info) = link_and_info(s)?;
-            let size = if s.is_nobits() { s.size } else { size_of(s) };
-            put(&mut h, 0, &en.put_u32(section_name_offset(k)));
-            put(&mut h, 4, &en.put_u32(s.sh_type));
-            put(&mut h, 8, &en.put_u64(s.flags));
-            put(&mut h, 16, &en.put_u64(elf.section_addr(s)));
-            put(&mut h, 24, &en.put_u64(offsets[k]));
-            put(&mut h, 32, &en.put_u64(size));
-            put(&mut h, 40, &en.put_u32(link));
-            put(&mut h, 44, &en.put_u32(info));
-            put(&mut h, 48, &en.put_u64(elf.section_addralign(s)));
-            put(&mut h, 56, &en.put_u64(elf.section_entsize(s)));
+            let shnum = if self.needs_xindex() {
+                self.shnum() as u64
+            } else {
+                0
+            };
+            let shstrndx = match self.shstrndx() {
+                x if x >= elf::SHN_LORESERVE => x,
+                _ => 0,
+            };
+            put(&mut h, 32, &en.put_u64(shnum));
+            put(&mut h, 40, &en.put_u32(shstrndx));
+            return Ok(h);
         }
-        w.write_all(&h).map_err(io)?;
+        let (link, info) = self.link_and_info(s)?;
+        let size = if s.is_nobits() {
+            s.size
+        } else {
+            self.size_of(s)
+        };
+        put(&mut h, 0, &en.put_u32(self.section_name_offset(k)));
+        put(&mut h, 4, &en.put_u32(s.sh_type));
+        put(&mut h, 8, &en.put_u64(s.flags));
+        put(&mut h, 16, &en.put_u64(elf.section_addr(s)));
+        put(&mut h, 24, &en.put_u64(self.offsets[k]));
+        put(&mut h, 32, &en.put_u64(size));
+        put(&mut h, 40, &en.put_u32(link));
+        put(&mut h, 44, &en.put_u32(info));
+        put(&mut h, 48, &en.put_u64(elf.section_addralign(s)));
+        put(&mut h, 56, &en.put_u64(elf.section_entsize(s)));
+        Ok(h)
     }
-    elf.release_all();
-    w.flush().map_err(io)?;
-    Ok(Summary {
-        sections_removed: n - kept.len(),
-        symbols_removed,
-        bytes_written: w.written,
-    })
+}
+
+fn write_failed(e: io::Error) -> RefusedError {
+    refuse(None, format!("write failed: {e}"))
 }
 
 fn reloc_entsize(s: &Section) -> usize {

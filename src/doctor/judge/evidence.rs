@@ -8,6 +8,7 @@ impl Judge<'_> {
     pub(super) fn gather_evidence(&mut self) {
         let f = self.f;
         let m = self.m;
+        self.distro_evidence();
         if let Some(c) = &f.container {
             self.show("container", c.clone(), "");
         }
@@ -108,6 +109,7 @@ impl Judge<'_> {
                 self.show(&format!("kernel {}", k.release), value, "");
             }
             self.dkms_evidence();
+            self.module_evidence();
             self.dpkg_evidence();
             let u = &f.unattended;
             if let Some((v, file)) = &u.periodic {

@@ -12,6 +12,8 @@ use crate::doctor::facts::*;
 use crate::doctor::parse::{blacklist_matches, upstream_version};
 
 mod evidence;
+mod modules;
+mod tools;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -295,11 +297,7 @@ impl<'a> Judge<'a> {
                     Severity::Broken,
                     format!("no NVIDIA driver found: no {m} module loaded or on disk, no libnvidia-ml, no DKMS, no packages"),
                 );
-                self.fix(
-                    Stage::Packages,
-                    "install a driver (Ubuntu: ubuntu-drivers picks the branch; Debian: apt install nvidia-driver)",
-                    &["sudo ubuntu-drivers install".into()],
-                );
+                self.install_driver_fix();
             }
             self.gather_evidence();
             return;
@@ -426,13 +424,11 @@ impl<'a> Judge<'a> {
                         Severity::Broken,
                         format!("the {m} module is loaded but no libnvidia-ml was found: nvidia-smi and CUDA cannot work"),
                     );
-                    if let Some(b) = self.branch() {
+                    if let Some(cmd) = self.branch().and_then(|b| self.userspace_command(b)) {
                         self.fix(
                             Stage::Packages,
                             "install the userspace libraries of the loaded branch",
-                            &[format!(
-                                "sudo apt install libnvidia-compute-{b} nvidia-utils-{b}"
-                            )],
+                            &[cmd],
                         );
                     }
                 }
@@ -455,7 +451,7 @@ impl<'a> Judge<'a> {
                         "keep nouveau from loading, then reboot",
                         &[
                             "printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | sudo tee /etc/modprobe.d/blacklist-nouveau.conf".into(),
-                            "sudo update-initramfs -u && sudo reboot".into(),
+                            self.initramfs_and_reboot(),
                         ],
                     );
                 } else if on_disk.is_some() {
@@ -545,6 +541,7 @@ impl<'a> Judge<'a> {
                 Some(kernel) if kernel.module().is_some() => self.kernel_module(kernel, role),
                 _ => self.kernel_without_module(&k, role),
             }
+            self.module_checks(&k, role);
         }
         // The loaded build vs the running kernel's on-disk build.
         if let (Some(kernel), Some(ls)) = (self.running(), f.loaded.srcversion.as_deref()) {
@@ -576,7 +573,20 @@ impl<'a> Judge<'a> {
             .filter_map(|v| v.make_log.as_ref())
             .find(|l| l.kernel.as_deref() == Some(k));
         let built = self.f.dkms.built_for(k);
-        let reason = if let Some(log) = log {
+        let akmods_failed = self.f.akmods.iter().find(|a| a.kernel == k && a.failed);
+        // Ubuntu's prebuilt modules need no headers: the package is the whole fix.
+        let prebuilt = self
+            .prebuilt_branch()
+            .filter(|_| !self.f.dkms.registered && self.f.dpkg.is_some());
+        let reason = if let Some(b) = prebuilt {
+            format!("Ubuntu's prebuilt linux-modules-nvidia-{b}-{k} is not installed")
+        } else if let Some(a) = akmods_failed {
+            let file = a.path.rsplit('/').next().unwrap_or(&a.path);
+            match &a.first_error {
+                Some(line) => format!("akmods failed to build it ({file}: {})", clip(line, 90)),
+                None => format!("akmods failed to build it ({file})"),
+            }
+        } else if let Some(log) = log {
             let line = log
                 .diagnoses
                 .first()
@@ -593,6 +603,8 @@ impl<'a> Judge<'a> {
             "its headers are incomplete, so nothing could build it".to_string()
         } else if self.f.dkms.registered {
             "DKMS has not built it".to_string()
+        } else if self.akmods_managed() {
+            "akmods has not built it".to_string()
         } else if self.runfile() {
             "the .run installer built the driver for another kernel and nothing rebuilds it"
                 .to_string()
@@ -613,15 +625,16 @@ impl<'a> Judge<'a> {
             format!("kernel {k} has no {m} module: {reason}.{tail}"),
         );
         match headers {
-            Headers::Missing => self.fix(
-                Stage::Headers,
+            _ if prebuilt.is_some() => {}
+            Headers::Missing => self.fix_headers(
+                k,
                 format!("headers for {k}, which every module build needs"),
-                &[format!("sudo apt install linux-headers-{k}")],
+                false,
             ),
-            Headers::Incomplete => self.fix(
-                Stage::Headers,
+            Headers::Incomplete => self.fix_headers(
+                k,
                 format!("put back the missing files of {k}'s headers"),
-                &[format!("sudo apt install --reinstall linux-headers-{k}")],
+                true,
             ),
             Headers::Ready => {
                 // The headers are fine: what the log says is the cause to fix first.
@@ -640,12 +653,36 @@ impl<'a> Judge<'a> {
     /// How to (re)build the module for kernel `k`.
     fn rebuild(&mut self, k: &str, force: bool) {
         let m = self.m;
-        let force = if force { " --force" } else { "" };
         if let Some(v) = self.dkms_version() {
+            // Debian's wording first (as its docs write it); elsewhere as the dkms man page.
+            let cmd = match (force, self.family()) {
+                (false, _) => format!("sudo dkms install {m}/{v} -k {k}"),
+                (true, crate::doctor::facts::Family::Debian) => {
+                    format!("sudo dkms install --force {m}/{v} -k {k}")
+                }
+                (true, _) => format!("sudo dkms install {m}/{v} -k {k} --force"),
+            };
             self.fix(
                 Stage::Build,
                 format!("build and install {m} {v} for {k}"),
-                &[format!("sudo dkms install{force} {m}/{v} -k {k}")],
+                &[cmd],
+            );
+        } else if self.akmods_managed() {
+            self.fix(
+                Stage::Build,
+                format!("build and install kmod-{m} for {k} with akmods"),
+                &[format!("sudo akmods --force --kernels {k}")],
+            );
+        } else if let Some(b) = self.prebuilt_branch().filter(|_| self.f.dpkg.is_some()) {
+            let verb = if force {
+                "install --reinstall"
+            } else {
+                "install"
+            };
+            self.fix(
+                Stage::Build,
+                format!("install Ubuntu's prebuilt, signed {m} {b} modules for {k}"),
+                &[format!("sudo apt {verb} linux-modules-nvidia-{b}-{k}")],
             );
         } else if self.runfile() {
             let v = self.user.unwrap_or("VERSION");
@@ -717,15 +754,16 @@ impl<'a> Judge<'a> {
                 worst(not_loaded),
                 format!("{why} and {} is not signed: the kernel refuses it (\"Key was rejected by service\")", module.path),
             );
-            let key = self
-                .f
-                .security
-                .mok_key
-                .clone()
-                .unwrap_or_else(|| "/var/lib/dkms/mok.pub".into());
+            let key = self.f.security.mok_key.clone().unwrap_or_else(|| {
+                if self.akmods_managed() {
+                    "/etc/pki/akmods/certs/public_key.der".into()
+                } else {
+                    "/var/lib/dkms/mok.pub".into()
+                }
+            });
             self.fix(
                 Stage::Sign,
-                "enroll the key dkms signs with (you confirm it in the blue MOK screen at the next boot), then rebuild so the module is signed",
+                "enroll the key modules are signed with (you confirm it in the blue MOK screen at the next boot), then rebuild so the module is signed",
                 &[format!("sudo mokutil --import {key}")],
             );
             self.rebuild(k, true);
@@ -803,10 +841,10 @@ impl<'a> Judge<'a> {
                 Severity::Note,
                 format!("kernel {k} has no usable headers: DKMS cannot rebuild {m} for it when the driver is updated"),
             );
-            self.fix(
-                Stage::Headers,
+            self.fix_headers(
+                k,
                 format!("headers for {k}, for the next DKMS rebuild"),
-                &[format!("sudo apt install linux-headers-{k}")],
+                false,
             );
         }
     }
@@ -1044,6 +1082,13 @@ impl<'a> Judge<'a> {
 
     fn unattended(&mut self) {
         let u = &self.f.unattended;
+        // unattended-upgrades is Debian's; an APT file in another system's image is noise.
+        if !matches!(
+            self.family(),
+            crate::doctor::facts::Family::Debian | crate::doctor::facts::Family::Unknown
+        ) {
+            return;
+        }
         let packaged = self.packaged() || self.f.dkms.registered;
         if !u.enabled() || !(packaged || self.runfile()) {
             return;

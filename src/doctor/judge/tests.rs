@@ -21,6 +21,7 @@ fn kernel(k: &str, module_version: Option<&str>) -> Kernel {
         installed: true,
         headers: Headers::Ready,
         modules: module_version.map(|v| module(k, v)).into_iter().collect(),
+        ..Kernel::default()
     }
 }
 
@@ -41,6 +42,10 @@ fn healthy() -> Facts {
     let ii = "install ok installed";
     Facts {
         module: "nvidia".into(),
+        distro: Distro {
+            family: Family::Debian,
+            ..Distro::default()
+        },
         loaded: Loaded {
             version: Some(U.into()),
             srcversion: Some(format!("SRC-{U}")),
@@ -523,4 +528,183 @@ fn kernel_metapackages() {
     ] {
         assert!(!is_kernel_meta(m), "{m}");
     }
+}
+
+fn as_family(mut f: Facts, family: Family) -> Facts {
+    f.distro.family = family;
+    f.dpkg = None;
+    f.unattended = Unattended::default();
+    f
+}
+
+fn check(k: &str, name: &str, verdict: &str, errors: &[&str]) -> ModuleCheck {
+    ModuleCheck {
+        name: name.into(),
+        path: format!("/lib/modules/{k}/updates/dkms/{name}.ko.zst"),
+        compression: Some("zstd".into()),
+        verdict: verdict.into(),
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        error_count: errors.len(),
+        config: None,
+    }
+}
+
+const PAST_SYMTAB: &str =
+    "section [44] .rela.data: relocation 0 at .data+0x8 uses symbol 168 but there are only 126";
+
+#[test]
+fn a_damaged_next_boot_module_is_a_problem_with_its_consequence() {
+    let mut f = as_family(healthy(), Family::Arch);
+    f.running = Some("5.15.0-94-generic".into());
+    let new = "5.15.0-138-generic";
+    f.kernels[1].pkgbase = Some("linux-cachyos".into());
+    f.kernels[1].checked = vec![
+        check(new, "nvidia", "ok", &[]),
+        check(new, "nvidia-modeset", "invalid", &[PAST_SYMTAB]),
+    ];
+    let r = judge(&f);
+    assert!(!r.healthy);
+    assert_eq!(ids(&r), ["module-damaged"]);
+    assert_eq!(
+        r.verdicts[0].verdict,
+        format!("rebooting into {new} will fail to bring up the display: nvidia-modeset.ko.zst has relocations past its symbol table — the damage GNU strip does to clang ThinLTO modules")
+    );
+    assert_eq!(r.verdicts[0].severity, Severity::Broken);
+    // The integration first, then the rebuild, in dkms's own wording.
+    assert_eq!(
+        commands(&r),
+        [
+            "sudo dkwrap dkms install-integration".to_string(),
+            format!("sudo dkms install nvidia/{U} -k {new} --force"),
+        ]
+    );
+}
+
+#[test]
+fn a_damaged_running_kernel_module_and_log_lines() {
+    let mut f = healthy();
+    let k = "5.15.0-138-generic";
+    f.kernels[1].checked = vec![check(
+        k,
+        "nvidia-uvm",
+        "unreadable",
+        &["x: not a regular file"],
+    )];
+    f.log_hits = vec![LogHit {
+        source: "/var/log/apt/term.log".into(),
+        kernel: Some(k.into()),
+        kind: "bfd-assertion".into(),
+        line: "strip: BFD (GNU Binutils) 2.43.1 assertion fail elf.c:3944".into(),
+    }];
+    let r = judge(&f);
+    let v = &finding(&r, "module-damaged").verdict;
+    assert!(
+        v.starts_with(&format!(
+            "on the running kernel {k}, loading the driver again will break CUDA"
+        )),
+        "{v}"
+    );
+    // The log ties strip to this kernel: the integration is advised before the rebuild.
+    let c = commands(&r);
+    assert_eq!(c[0], "sudo dkwrap dkms install-integration");
+    assert!(
+        c.contains(&&*format!("sudo dkms install --force nvidia/{U} -k {k}")),
+        "{c:?}"
+    );
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e.what == "build log" && e.source == "/var/log/apt/term.log"));
+}
+
+#[test]
+fn log_lines_without_damage_are_a_note() {
+    let mut f = healthy();
+    let k = "5.15.0-138-generic";
+    f.kernels[1].checked = vec![check(k, "nvidia", "ok", &[])];
+    f.log_hits = vec![LogHit {
+        source: "/var/log/pacman.log".into(),
+        kernel: Some(k.into()),
+        kind: "invalid-group-entry".into(),
+        line: "strip: m.ko: invalid entry (0x5) in group [31]".into(),
+    }];
+    let r = judge(&f);
+    assert!(r.healthy, "{:#?}", r.verdicts);
+    assert_eq!(ids(&r), ["build-log-strip"]);
+}
+
+#[test]
+fn fedora_akmods_build_failure_and_fixes() {
+    let mut f = as_family(healthy(), Family::Fedora);
+    let new = "5.15.0-138-generic";
+    f.dkms = Dkms::default();
+    for k in &mut f.kernels {
+        for m in &mut k.modules {
+            m.path = m.path.replace("updates/dkms", "extra/nvidia");
+        }
+    }
+    f.kernels[1].modules.clear();
+    f.kernels[1].headers = Headers::Missing;
+    f.akmods = vec![AkmodsLog {
+        path: format!("/var/cache/akmods/nvidia/565.77-1-for-{new}.failed.log"),
+        kernel: new.into(),
+        failed: true,
+        first_error: Some("gcc: error: unrecognized command-line option".into()),
+    }];
+    let r = judge(&f);
+    let v = &finding(&r, "kernel-without-module").verdict;
+    assert!(
+        v.contains("akmods failed to build it (565.77-1-for-"),
+        "{v}"
+    );
+    assert_eq!(
+        commands(&r),
+        [
+            format!("sudo dnf install kernel-devel-{new}"),
+            format!("sudo akmods --force --kernels {new}"),
+        ]
+    );
+}
+
+#[test]
+fn headers_and_driver_installs_in_each_family() {
+    let k = "5.15.0-138-generic";
+    let mut f = as_family(healthy(), Family::Arch);
+    f.kernels[1].modules.clear();
+    f.kernels[1].headers = Headers::Missing;
+    f.kernels[1].pkgbase = Some("linux-zen".into());
+    let c = commands(&judge(&f)).join("\n");
+    assert!(c.starts_with("sudo pacman -S linux-zen-headers\n"), "{c}");
+    f.distro.family = Family::Suse;
+    let c = commands(&judge(&f)).join("\n");
+    assert!(
+        c.starts_with("sudo zypper install kernel-generic-devel"),
+        "{c}"
+    );
+    // A distribution doctor does not know gets advice, never apt.
+    f.distro.family = Family::Unknown;
+    let r = judge(&f);
+    assert!(
+        commands(&r).iter().all(|c| !c.contains("apt")),
+        "{:?}",
+        commands(&r)
+    );
+    assert!(r
+        .fixes
+        .iter()
+        .any(|x| x.why.contains(&format!("headers for {k}"))
+            && x.why.contains("your distribution's package manager")));
+    // Nothing installed at all, per family.
+    let none = |family| {
+        let mut f = Facts {
+            module: "nvidia".into(),
+            ..Facts::default()
+        };
+        f.distro.family = family;
+        commands(&judge(&f)).join(" ")
+    };
+    assert_eq!(none(Family::Debian), "sudo ubuntu-drivers install");
+    assert!(none(Family::Fedora).starts_with("sudo dnf install akmod-nvidia"));
+    assert!(none(Family::Arch).starts_with("sudo pacman -S nvidia-open-dkms"));
+    assert_eq!(none(Family::Unknown), "");
 }

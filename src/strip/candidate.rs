@@ -1,0 +1,194 @@
+//! The files a strip writes on its way to replacing a module: temporary candidates beside the
+//! target, flushed to disk while the proof reads them and renamed into place with the
+//! original's mode and owner; and the external strip tools that write some of them.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Stderr text that means a binutils/elfutils tool went wrong even when it exited 0.
+const TOOL_FAILURE_MARKERS: &[&str] = &[
+    "assertion fail",
+    "invalid entry",
+    "illformed",
+    "file format not recognized",
+    "BFD",
+];
+
+/// sha256 of a file, read in chunks (a mapping would count the whole file in our RSS).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Creates a temporary file in `dir` (same filesystem, so the final rename is atomic).
+pub fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".dkwrap-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::StripFailed {
+            path: dir.to_path_buf(),
+            reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
+        })
+}
+
+/// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
+pub fn reopen(temp: tempfile::NamedTempFile) -> Result<tempfile::NamedTempFile> {
+    let (_, path) = temp.into_parts();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(tempfile::NamedTempFile::from_parts(file, path))
+}
+
+/// Maps a file we just wrote, read-only.
+pub fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
+    let f = File::open(path)?;
+    // Safety: the file is our own temporary file, which nothing else writes.
+    unsafe { memmap2::Mmap::map(&f) }
+}
+
+/// Runs an external strip tool on `input`, writing `output`. Never through a shell.
+pub fn run_tool(tool: &Path, input: &Path, output: &Path) -> std::result::Result<(), String> {
+    let out = duct::cmd(
+        tool,
+        [
+            Path::new("-g").as_os_str(),
+            Path::new("-o").as_os_str(),
+            output.as_os_str(),
+            input.as_os_str(),
+        ],
+    )
+    .stdout_capture()
+    .stderr_capture()
+    .unchecked()
+    .run()
+    .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let complaint = TOOL_FAILURE_MARKERS
+        .iter()
+        .find(|m| stderr.contains(*m) || stdout.contains(*m));
+    let first_line = stderr.lines().next().unwrap_or("").trim().to_string();
+    if !out.status.success() {
+        return Err(format!(
+            "{} exited with {}: {first_line}",
+            tool.display(),
+            out.status
+        ));
+    }
+    if let Some(m) = complaint {
+        let count = stderr.matches(m).count();
+        return Err(format!(
+            "{} exited 0 but printed {m:?} ({count}x): {first_line}",
+            tool.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a file and starts the disk's writeback of each megabyte once it is written, so
+/// that the flush before the rename finds most of the file on its way already.
+pub struct WritebackAsWritten<'f> {
+    file: &'f File,
+    written: u64,
+    /// Bytes whose writeback has been started.
+    started: u64,
+}
+
+impl<'f> WritebackAsWritten<'f> {
+    pub fn new(file: &'f File) -> Self {
+        WritebackAsWritten {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+}
+
+impl Write for WritebackAsWritten<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = (&*self.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= 1 << 20 {
+            use std::os::fd::AsRawFd;
+            // Safety: a valid descriptor and range; SYNC_FILE_RANGE_WRITE only starts
+            // writeback. It is a hint: an error leaves the final fsync to do the work.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.started as libc::off64_t,
+                    (self.written - self.started) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A temporary file on its way to replacing the target: it has the original's mode and
+/// owner, and is being flushed to disk on another thread.
+pub struct Flushing {
+    pub temp: tempfile::NamedTempFile,
+    flush: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// Gives the temporary file the original's mode and owner and starts flushing it to disk,
+/// so that the disk works while the proof reads the file.
+pub fn start_flush(temp: tempfile::NamedTempFile, original: &fs::Metadata) -> Result<Flushing> {
+    let file: &File = temp.as_file();
+    file.set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
+        .map_err(|e| Error::io(temp.path(), e))?;
+    // Ownership: only root can give a file away; as another user the file is already ours.
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid())) {
+        if e.kind() != std::io::ErrorKind::PermissionDenied {
+            return Err(Error::io(temp.path(), e));
+        }
+    }
+    let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;
+    let flush = std::thread::spawn(move || handle.sync_all());
+    Ok(Flushing { temp, flush })
+}
+
+impl Flushing {
+    /// Waits until the file is on disk, then renames it over the target.
+    pub fn commit(self, target: &Path) -> Result<()> {
+        let flushed = self
+            .flush
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
+        flushed.map_err(|e| Error::io(self.temp.path(), e))?;
+        self.temp.persist(target).map_err(|e| Error::StripFailed {
+            path: target.to_path_buf(),
+            reason: format!("cannot replace the target: {}", e.error),
+        })?;
+        Ok(())
+    }
+}
