@@ -269,6 +269,10 @@ fn thinlto_module_try_shows_which_tool_corrupts_it() {
             .as_str()
             .expect("first difference");
         assert!(first.starts_with("`.data+0x"), "{first}");
+        let counted = lying["relocations_differ"][0]
+            .as_str()
+            .expect("count per section");
+        assert!(counted.contains("applying to .data"), "{counted}");
         let bfd = lying["messages"]
             .as_array()
             .expect("messages")

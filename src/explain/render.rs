@@ -284,7 +284,7 @@ fn render_layouts(out: &mut String, m: &ModuleReport) {
 fn verdict(t: &Trial) -> String {
     match t.verdict {
         Verdict::Equivalent => "equivalent".into(),
-        Verdict::NotEquivalent => format!("NOT equivalent ({} differences)", t.differences),
+        Verdict::NotEquivalent => format!("NOT equivalent ({} findings)", t.differences),
         Verdict::NoOutput => "no output".into(),
         Verdict::NotElf => "output is not ELF".into(),
         Verdict::DidNotRun if t.timed_out => "killed at the time limit".into(),
@@ -327,6 +327,9 @@ fn render_trials(out: &mut String, trials: &[Trial]) {
                 "{pad}… {} more distinct messages",
                 t.messages.len() - 2
             );
+        }
+        for r in t.relocations_differ.iter().take(2) {
+            wrapped(out, &pad, "", r);
         }
         if let Some(d) = &t.first_difference {
             let label = if t.verdict == Verdict::NotElf {

@@ -60,8 +60,11 @@ pub struct Trial {
     pub timed_out: bool,
     pub messages: Vec<Message>,
     pub verdict: Verdict,
-    /// Differences the proof reported.
+    /// Error findings of the proof.
     pub differences: usize,
+    /// The proof's count per relocated section ("13 relocations applying to .data differ
+    /// from the original: 13 changed, 0 lost, 0 added ...").
+    pub relocations_differ: Vec<String>,
     /// The proof's first difference, in words (a wrong relocation when there is one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_difference: Option<String>,
@@ -206,25 +209,39 @@ fn count_messages(output: &str, tool: &Path, dir: &Path) -> Vec<Message> {
     out
 }
 
-/// Proves `output` against `original`; returns the verdict, the number of differences and
-/// the first one in words (a relocation difference is preferred: it is what hangs machines).
-fn prove(output: &[u8], original: &Elf) -> (Verdict, usize, Option<String>) {
+/// What the proof said about one output.
+struct Proof {
+    verdict: Verdict,
+    /// The messages of its error findings, in order.
+    errors: Vec<String>,
+}
+
+/// Proves `output` against `original` with the proof `dkwrap strip` uses.
+fn prove(output: &[u8], original: &Elf) -> Proof {
     let elf = match Elf::parse(output) {
         Ok(e) => e,
-        Err(e) => return (Verdict::NotElf, 0, Some(e.to_string())),
+        Err(e) => {
+            return Proof {
+                verdict: Verdict::NotElf,
+                errors: vec![e.to_string()],
+            }
+        }
     };
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
     proof::check_equivalence(&elf, original, false, &mut findings);
-    let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
-    if errors.is_empty() {
-        return (Verdict::Equivalent, 0, None);
+    let errors: Vec<String> = findings
+        .into_iter()
+        .filter(Finding::is_error)
+        .map(|f| f.message)
+        .collect();
+    Proof {
+        verdict: if errors.is_empty() {
+            Verdict::Equivalent
+        } else {
+            Verdict::NotEquivalent
+        },
+        errors,
     }
-    let first = errors
-        .iter()
-        .find(|f| f.message.starts_with('`'))
-        .or(errors.first())
-        .map(|f| f.message.clone());
-    (Verdict::NotEquivalent, errors.len(), first)
 }
 
 /// Where the tools run: a private directory, the module's bytes and its parsed original.
@@ -249,13 +266,31 @@ impl Trial {
             messages: Vec::new(),
             verdict: Verdict::DidNotRun,
             differences: 0,
+            relocations_differ: Vec::new(),
             first_difference: None,
             elapsed_ms: 0,
         }
     }
 
     fn proven(&mut self, output: &[u8], original: &Elf) {
-        (self.verdict, self.differences, self.first_difference) = prove(output, original);
+        let proof = prove(output, original);
+        self.verdict = proof.verdict;
+        self.differences = proof.errors.len();
+        self.relocations_differ = proof
+            .errors
+            .iter()
+            .filter(|m| {
+                m.contains(" relocations applying to ") || m.contains(" relocation applying to ")
+            })
+            .cloned()
+            .collect();
+        // A relocation difference first: it is what hangs machines.
+        self.first_difference = proof
+            .errors
+            .iter()
+            .find(|m| m.starts_with('`'))
+            .or(proof.errors.first())
+            .cloned();
     }
 
     fn say(&mut self, text: String) {
