@@ -15,7 +15,9 @@
 # is strip's stdout and stderr; the exit status goes into testdata/explain/STATUS. The bytes
 # depend only on the fixture and the strip binary.
 set -euo pipefail
+# shellcheck disable=SC2034  # read by lib.sh's dk_log
 DK_SELF=explain-logs
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 FIXTURES=(modeset-like-thinlto modeset-like-arm64-thinlto basic-arm64-thinlto)
