@@ -84,9 +84,11 @@ pub const SIGNATURES: &[Signature] = &[
         id: "gnu-strip-invalid-group-entry",
         pattern: r"invalid entry \((?P<entry>0x[0-9a-fA-F]+)\) in group \[(?P<group>[0-9]+)\]",
         severity: Severity::Error,
-        cause: "GNU strip/objcopy (binutils 2.43 and later) does not understand the COMDAT section group \
-                [$group] that ld.lld wrote (member $entry); it drops or renumbers the group's sections, \
-                exits 0 and leaves relocations pointing at the wrong sections",
+        cause: "GNU strip/objcopy (binutils 2.43 and later) found section $entry listed in section \
+                group [$group] although an earlier group already lists it (ld.lld puts the merged \
+                .data/.rodata/.bss of a ThinLTO module in many groups). BFD keeps a section in one \
+                group only, drops it from [$group], exits 0, and writes groups and relocations that \
+                point at the wrong sections (`dkwrap explain LOG MODULE` names both groups)",
         fix: STRIP_FIX,
     },
     Signature {

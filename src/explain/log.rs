@@ -118,10 +118,11 @@ fn without_prefix(line: &str) -> &str {
 }
 
 fn module_named(line: &str) -> Option<String> {
-    patterns().module.captures_iter(line).last().map(|c| {
-        let m = &c["m"];
-        m.to_string()
-    })
+    patterns()
+        .module
+        .captures_iter(line)
+        .last()
+        .map(|c| c["m"].to_string())
 }
 
 fn group_entry(line: &str) -> Option<GroupEntry> {
