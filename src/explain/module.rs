@@ -1,13 +1,13 @@
-//! A module, read for what GNU strip does with it: its section groups, the sections that
-//! belong to several of them, the sections with several relocation sections, and the other
-//! layouts `strip::gnu_strip_hazards` names, each in terms of this file's sections.
+//! A module, read for what GNU strip does with it: its section groups, and the layouts
+//! `strip::hazards` finds (the ones `dkwrap strip` refuses GNU strip for), each in terms of
+//! this file's sections.
 
 use serde::Serialize;
 
 use crate::elf::{self, Elf};
-use crate::kconfig::{Arch, CompilerFamily};
+use crate::kconfig::CompilerFamily;
 use crate::modfile::ModuleFile;
-use crate::strip::gnu_strip_hazards;
+use crate::strip::hazards;
 use crate::toolchain;
 
 /// A section by index and name.
@@ -117,68 +117,40 @@ pub fn groups(elf: &Elf) -> Vec<GroupInfo> {
         .collect()
 }
 
-fn shared_members(elf: &Elf, groups: &[GroupInfo]) -> Vec<SharedMember> {
-    let mut by_section: Vec<(u32, u32)> = groups
-        .iter()
-        .flat_map(|g| g.members.iter().map(move |m| (m.index, g.index)))
-        .collect();
-    by_section.sort_unstable();
-    let mut out: Vec<SharedMember> = Vec::new();
-    for chunk in by_section.chunk_by(|a, b| a.0 == b.0) {
-        if chunk.len() > 1 {
-            out.push(SharedMember {
-                section: section_ref(elf, chunk[0].0),
-                groups: chunk.iter().map(|&(_, g)| g).collect(),
-            });
-        }
-    }
-    out
-}
-
-fn multi_relocated(elf: &Elf) -> Vec<MultiRelocated> {
-    let mut pairs: Vec<(u32, u32)> = elf
-        .sections
-        .iter()
-        .filter(|s| s.is_reloc())
-        .map(|s| (s.info, s.idx))
-        .collect();
-    pairs.sort_unstable();
-    pairs
-        .chunk_by(|a, b| a.0 == b.0)
-        .filter(|c| c.len() > 1)
-        .map(|c| MultiRelocated {
-            target: section_ref(elf, c[0].0),
-            relocation_sections: c.iter().map(|&(_, r)| section_ref(elf, r)).collect(),
-        })
-        .collect()
-}
-
 /// Reads one module for `explain`.
 pub fn analyse(file: &ModuleFile, display: &str) -> crate::Result<ModuleReport> {
     let elf = file.elf()?;
-    let groups = groups(&elf);
-    let shared = shared_members(&elf, &groups);
-    let multi = multi_relocated(&elf);
-    let grouped_merged: Vec<SectionRef> = elf
-        .sections
+    let layout = hazards::layout(&elf);
+    let refs = |list: &[u32]| {
+        list.iter()
+            .map(|&i| section_ref(&elf, i))
+            .collect::<Vec<_>>()
+    };
+    let shared: Vec<SharedMember> = layout
+        .shared_members
         .iter()
-        .filter(|s| {
-            s.flags & elf::SHF_GROUP != 0 && matches!(s.name(), b".data" | b".rodata" | b".bss")
+        .map(|(section, groups)| SharedMember {
+            section: section_ref(&elf, *section),
+            groups: groups.clone(),
         })
-        .map(|s| section_ref(&elf, s.idx))
         .collect();
-    let arch = Arch::from_elf_machine(elf.machine());
-    let machine = elf::machine_name(elf.machine()).to_string();
-    let host = std::env::consts::ARCH.to_string();
-    let compilers: Vec<(CompilerFamily, String)> = toolchain::compilers_in_comment(&elf.comments());
+    let multi: Vec<MultiRelocated> = layout
+        .multi_relocated
+        .iter()
+        .map(|(target, relocs)| MultiRelocated {
+            target: section_ref(&elf, *target),
+            relocation_sections: refs(relocs),
+        })
+        .collect();
+    let compilers = toolchain::compilers_in_comment(&elf.comments());
     let clang = compilers.iter().any(|(f, _)| *f == CompilerFamily::Clang);
-    let hazards = gnu_strip_hazards(&elf);
-    let lld_layout = !shared.is_empty() || !multi.is_empty() || !grouped_merged.is_empty();
+    let lld_layout = !shared.is_empty() || !multi.is_empty() || !layout.grouped_merged.is_empty();
+    let hazards = layout.hazards();
     Ok(ModuleReport {
         file: display.to_string(),
-        foreign_architecture: (arch != Arch::host()).then(|| machine.clone()),
-        machine,
-        host,
+        machine: elf::machine_name(elf.machine()).to_string(),
+        host: std::env::consts::ARCH.to_string(),
+        foreign_architecture: layout.foreign_machine.map(str::to_string),
         compression: file.compression.map(|c| c.name().to_string()),
         signed: file.signature.is_some(),
         sections: elf.sections.len(),
@@ -191,11 +163,11 @@ pub fn analyse(file: &ModuleFile, display: &str) -> crate::Result<ModuleReport> 
             .collect(),
         gnu_strip_safe: hazards.is_empty(),
         hazards,
-        extended_numbering: elf.extended_numbering,
-        groups,
+        extended_numbering: layout.extended_numbering,
+        groups: groups(&elf),
         shared_members: shared,
         multi_relocated: multi,
-        grouped_merged,
+        grouped_merged: refs(&layout.grouped_merged),
         cause: (lld_layout && clang).then(|| LLD_LINKER_SCRIPT_CAUSE.to_string()),
         trials: Vec::new(),
     })
