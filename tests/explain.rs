@@ -419,3 +419,28 @@ fn a_tool_that_hangs_is_killed_at_the_time_limit() {
     assert_eq!(t["verdict"], "did-not-run");
     assert!(t["exit_code"].is_null());
 }
+
+#[test]
+fn an_unreadable_input_is_reported_and_the_others_still_explained() {
+    let o = run(dkwrap()
+        .args(["explain", "--json", "/nonexistent/make.log"])
+        .arg(explain_log("gnu-strip-2.40-modeset-like-thinlto.log")));
+    assert_eq!(code(&o), 3, "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(v["inputs"][0]["ok"], false);
+    assert_eq!(v["inputs"][0]["error"]["code"], 3);
+    assert!(v["inputs"][0]["kind"].is_null());
+    assert_eq!(v["inputs"][1]["ok"], true);
+    assert_eq!(v["inputs"][1]["kind"], "log");
+    assert!(v["inputs"][1]["error"].is_null());
+    finding(&v["logs"][0], "gnu-strip-format-not-recognized");
+    // Absent values are null, not omitted.
+    assert!(v["logs"][0]["findings"][0]["lines"][0]["bfd"].is_null());
+
+    let o = run(dkwrap()
+        .args(["explain", "/nonexistent/make.log"])
+        .arg(explain_log("gnu-strip-2.40-modeset-like-thinlto.log")));
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/make.log"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("file format not recognized"));
+}

@@ -1,14 +1,19 @@
 //! `dkwrap explain`: inputs to [`Source`]s (`-` read from standard input once), the
-//! explanation printed as text (severity words coloured) or JSON. Exit 0 once everything is
-//! explained; an input that cannot be read is an error (3), bad usage too (2).
+//! explanation printed as text (severity words coloured) or JSON with a record per input.
+//! Exit 0 once every input is explained; an input that cannot be read is reported and the
+//! others still explained, and the run exits with its code (3) by the one policy; bad usage
+//! is 2.
 
 use std::io::Read;
 use std::time::Duration;
 
-use super::ui::{Ui, Verdict};
+use serde::Serialize;
+
+use super::records::ErrorRecord;
+use super::ui::{Tally, Ui, Verdict};
 use crate::cli::ExplainArgs;
 use crate::error::{exit, Error, Result};
-use crate::explain::{explain, render, ExplainOptions, Source};
+use crate::explain::{explain, render, ExplainOptions, Explanation, InputKind, Source};
 use crate::output;
 
 pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<i32> {
@@ -35,15 +40,58 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<i32> {
         tool_timeout: Duration::from_secs(args.timeout),
     };
     let explanation = explain(&sources, &opts)?;
+    let mut tally = Tally::default();
+    for i in &explanation.inputs {
+        tally.add(i.error.as_ref().map_or(exit::OK, |e| e.exit_code()));
+    }
     if args.json {
-        output::print_json(&explanation)?;
+        output::print_json(&ExplainRecord::of(&explanation))?;
     } else {
+        for e in explanation.inputs.iter().filter_map(|i| i.error.as_ref()) {
+            ui.error(&e.to_string());
+        }
         // render() escapes the untrusted text; the colour codes added here are ours.
         for line in render::render(&explanation).lines() {
             println!("{}", painted(ui, line));
         }
     }
-    Ok(exit::OK)
+    Ok(tally.code)
+}
+
+/// One input's `--json` record.
+#[derive(Debug, Serialize)]
+struct InputRecord<'e> {
+    input: &'e str,
+    kind: Option<InputKind>,
+    ok: bool,
+    error: Option<ErrorRecord>,
+}
+
+/// The `--json` document: every input's record, then the explanation.
+#[derive(Debug, Serialize)]
+struct ExplainRecord<'e> {
+    inputs: Vec<InputRecord<'e>>,
+    #[serde(flatten)]
+    explanation: &'e Explanation,
+}
+
+impl<'e> ExplainRecord<'e> {
+    fn of(explanation: &'e Explanation) -> Self {
+        let inputs = explanation
+            .inputs
+            .iter()
+            .map(|i| InputRecord {
+                input: &i.input,
+                kind: i.kind,
+                ok: i.error.is_none(),
+                error: i.error.as_ref().map(ErrorRecord::from_error),
+            })
+            .collect();
+        ExplainRecord {
+            inputs,
+            explanation,
+        }
+    }
 }
 
 /// A finding's heading starts with its severity (`  error [id]`, `  warning [id]`): colour it.

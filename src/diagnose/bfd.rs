@@ -112,7 +112,6 @@ pub struct BfdAssertion {
     pub file: String,
     pub line: u32,
     /// The known site, when the table has this version and line.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub point: Option<AssertionPoint>,
 }
 

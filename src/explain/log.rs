@@ -21,11 +21,8 @@ pub struct SeenLine {
     /// 1-based number of its first appearance.
     pub first_line: usize,
     /// The module file the line names, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub bfd: Option<BfdAssertion>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group_entry: Option<GroupEntry>,
 }
 
@@ -35,7 +32,6 @@ pub struct GroupEntry {
     pub group: u32,
     pub entry: u32,
     /// What it names in a module given alongside the log.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<ResolvedEntry>,
 }
 

@@ -48,9 +48,29 @@ pub struct ExplainOptions {
     pub tool_timeout: Duration,
 }
 
-/// Everything `explain` found, in input order within each kind.
-#[derive(Debug, Clone, Serialize)]
+/// What an input was taken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Log,
+    Module,
+}
+
+/// One input, in the order given: what it was taken for, or why it could not be read.
+#[derive(Debug)]
+pub struct InputOutcome {
+    /// The path as given, or `-`.
+    pub input: String,
+    pub kind: Option<InputKind>,
+    pub error: Option<Error>,
+}
+
+/// Everything `explain` found: every input's outcome, and the reports of those it could
+/// read, in input order within each kind.
+#[derive(Debug, Serialize)]
 pub struct Explanation {
+    #[serde(skip)]
+    pub inputs: Vec<InputOutcome>,
     pub logs: Vec<log::LogReport>,
     pub modules: Vec<module::ModuleReport>,
 }
@@ -161,36 +181,60 @@ fn is_module_bytes(b: &[u8]) -> bool {
     b.starts_with(b"\x7fELF") || Compression::sniff(b).is_some()
 }
 
-/// Reads every input and explains it. Errors only for an input that cannot be read.
+/// Reads every input and explains it. An input that cannot be read is recorded in
+/// [`Explanation::inputs`] and the others are still explained; the only error is a private
+/// temporary directory that cannot be made.
 pub fn explain(sources: &[Source], opts: &ExplainOptions) -> Result<Explanation> {
     let temp = tempfile::Builder::new()
         .prefix("dkwrap-explain-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut inputs = Vec::new();
     let mut modules = Vec::new();
     let mut logs = Vec::new();
     for (i, s) in sources.iter().enumerate() {
-        match classify(s, &temp, i)? {
-            Kind::Module(m) => modules.push((s.display(), m)),
-            Kind::Log(text) => logs.push((s.display(), text)),
-        }
+        let input = s.display();
+        let outcome = match classify(s, &temp, i) {
+            Ok(Kind::Module(file)) => read_module(&file, &input, &temp, i, opts)
+                .map(|report| modules.push(report))
+                .map(|()| InputKind::Module),
+            Ok(Kind::Log(text)) => {
+                logs.push((input.clone(), text));
+                Ok(InputKind::Log)
+            }
+            Err(e) => Err(e),
+        };
+        let (kind, error) = match outcome {
+            Ok(k) => (Some(k), None),
+            Err(e) => (None, Some(e)),
+        };
+        inputs.push(InputOutcome { input, kind, error });
     }
-    let mut module_reports = Vec::new();
-    for (i, (name, file)) in modules.iter().enumerate() {
-        let mut report = module::analyse(file, name)?;
-        if opts.try_tools {
-            report.trials = try_tools(file, name, &temp, i, opts)?;
-        }
-        module_reports.push(report);
-    }
-    let log_reports = logs
+    // Logs last: their group numbers are resolved in the modules.
+    let logs = logs
         .iter()
-        .map(|(name, text)| log::analyse(name, text, &module_reports))
+        .map(|(name, text)| log::analyse(name, text, &modules))
         .collect();
     Ok(Explanation {
-        logs: log_reports,
-        modules: module_reports,
+        inputs,
+        logs,
+        modules,
     })
+}
+
+/// One module's report, with the tools' trials when asked for.
+fn read_module(
+    file: &ModuleFile,
+    name: &str,
+    temp: &tempfile::TempDir,
+    ordinal: usize,
+    opts: &ExplainOptions,
+) -> Result<module::ModuleReport> {
+    let mut report = module::analyse(file, name)?;
+    if opts.try_tools {
+        report.trials = try_tools(file, name, temp, ordinal, opts)?;
+    }
+    Ok(report)
 }
 
 /// Runs every tool on copies of one module, in a directory of its own under `temp`.

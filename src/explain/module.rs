@@ -50,7 +50,6 @@ pub struct ModuleReport {
     pub machine: String,
     /// The architecture this machine's GNU strip reads.
     pub host: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
     pub signed: bool,
     pub sections: usize,
@@ -60,7 +59,6 @@ pub struct ModuleReport {
     pub gnu_strip_safe: bool,
     /// The reasons `dkwrap strip` would not hand this module to GNU strip.
     pub hazards: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub foreign_architecture: Option<String>,
     pub extended_numbering: bool,
     pub groups: Vec<GroupInfo>,
@@ -69,10 +67,8 @@ pub struct ModuleReport {
     /// `.data`/`.rodata`/`.bss` carrying `SHF_GROUP`.
     pub grouped_merged: Vec<SectionRef>,
     /// How the layout came about, when dkwrap knows.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     /// Each strip tool run on a copy (`--try`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trials: Vec<super::trial::Trial>,
 }
 
@@ -177,9 +173,7 @@ pub fn analyse(file: &ModuleFile, display: &str) -> crate::Result<ModuleReport> 
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedEntry {
     pub module: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<GroupInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub entry: Option<SectionRef>,
     /// Every group that lists the entry section (the first one is where BFD keeps it).
     pub entry_groups: Vec<u32>,

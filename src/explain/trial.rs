@@ -51,9 +51,7 @@ pub struct Message {
 #[derive(Debug, Clone, Serialize)]
 pub struct Trial {
     pub tool: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// `None` for dkwrap native (in process) and for a tool killed at the time limit.
     pub exit_code: Option<i32>,
@@ -66,7 +64,6 @@ pub struct Trial {
     /// from the original: 13 changed, 0 lost, 0 added ...").
     pub relocations_differ: Vec<String>,
     /// The proof's first difference, in words (a wrong relocation when there is one).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_difference: Option<String>,
     pub elapsed_ms: u64,
 }
