@@ -444,3 +444,17 @@ fn an_unreadable_input_is_reported_and_the_others_still_explained() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/make.log"));
     assert!(String::from_utf8_lossy(&o.stdout).contains("file format not recognized"));
 }
+
+#[test]
+fn quiet_leaves_out_warnings_and_safe_modules() {
+    let log = "*** Failed CC version check. ***\n".to_string() + SEED + "\n";
+    let o = with_stdin(&["-q", "-"], log.as_bytes());
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("gnu-bfd-assertion"), "{out}");
+    assert!(!out.contains("nvidia-cc-version-check"), "{out}");
+    let o = run(dkwrap()
+        .args(["explain", "-q"])
+        .arg(fixture("modeset-like-gcc.ko")));
+    assert_eq!(code(&o), 0);
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+}

@@ -51,7 +51,7 @@ pub fn run(args: &ExplainArgs, ui: &Ui) -> Result<i32> {
             ui.error(&e.to_string());
         }
         // render() escapes the untrusted text; the colour codes added here are ours.
-        for line in render::render(&explanation).lines() {
+        for line in render::render(&explanation, ui.quiet).lines() {
             println!("{}", painted(ui, line));
         }
     }

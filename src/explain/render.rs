@@ -18,14 +18,25 @@ const SHOWN: usize = 4;
 /// Text is wrapped to this width.
 const WIDTH: usize = 100;
 
-/// The explanation as text.
-pub fn render(e: &Explanation) -> String {
+/// The explanation as text. `only_problems` (`-q`) leaves out warnings, logs with nothing
+/// else, and modules GNU strip is safe on where no tool tried failed the proof.
+pub fn render(e: &Explanation, only_problems: bool) -> String {
     let mut out = String::new();
     for m in &e.modules {
-        render_module(&mut out, m);
+        let fine = m.gnu_strip_safe && m.trials.iter().all(|t| t.verdict == Verdict::Equivalent);
+        if !(only_problems && fine) {
+            render_module(&mut out, m);
+        }
     }
     for l in &e.logs {
-        render_log(&mut out, l);
+        let shown: Vec<&LogFinding> = l
+            .findings
+            .iter()
+            .filter(|f| !only_problems || f.severity == Severity::Error)
+            .collect();
+        if !(only_problems && shown.is_empty()) {
+            render_log(&mut out, l, &shown);
+        }
     }
     out
 }
@@ -69,7 +80,7 @@ fn more(total: usize) -> String {
     }
 }
 
-fn render_log(out: &mut String, l: &LogReport) {
+fn render_log(out: &mut String, l: &LogReport, findings: &[&LogFinding]) {
     let recognised: usize = l.findings.iter().map(|f| f.count).sum();
     let _ = writeln!(
         out,
@@ -100,7 +111,7 @@ fn render_log(out: &mut String, l: &LogReport) {
         out.push_str("  no line matches a known signature (nothing is guessed)\n");
     }
     let mut previous_fix: Option<&str> = None;
-    for f in &l.findings {
+    for f in findings {
         render_finding(out, f, previous_fix == Some(f.fix.as_str()));
         previous_fix = Some(&f.fix);
     }
