@@ -86,7 +86,7 @@ const SNIFF_LEN: usize = 64 << 10;
 
 fn classify(source: &Source, temp: &tempfile::TempDir, ordinal: usize) -> Result<Kind> {
     let name = source.display();
-    let bytes: Vec<u8> = match source {
+    let bytes: std::borrow::Cow<[u8]> = match source {
         Source::Path(p) => {
             if p.is_dir() {
                 return Err(Error::Unreadable {
@@ -98,7 +98,7 @@ fn classify(source: &Source, temp: &tempfile::TempDir, ordinal: usize) -> Result
             if is_module_bytes(&head) {
                 return Ok(Kind::Module(ModuleFile::open(p)?));
             }
-            std::fs::read(p).map_err(|e| Error::io(p, e))?
+            std::fs::read(p).map_err(|e| Error::io(p, e))?.into()
         }
         Source::Stdin(b) => {
             if is_module_bytes(b) {
@@ -107,7 +107,7 @@ fn classify(source: &Source, temp: &tempfile::TempDir, ordinal: usize) -> Result
                 std::fs::write(&path, b).map_err(|e| Error::io(&path, e))?;
                 return Ok(Kind::Module(ModuleFile::open(&path)?));
             }
-            b.clone()
+            b.as_slice().into()
         }
     };
     let head = &bytes[..bytes.len().min(SNIFF_LEN)];
