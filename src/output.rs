@@ -25,7 +25,8 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
     Ok(())
 }
 
-/// Progress bars and spinners only when stderr is a terminal and NO_COLOR/CI are not set.
+/// Progress only when stderr is a terminal and CI is not set. The app layer adds the rest
+/// (`Ui::progress_allowed`: not with `-q`, not when colour is off, as `NO_COLOR` asks).
 pub fn progress_allowed() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
