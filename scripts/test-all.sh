@@ -4,8 +4,9 @@
 #   2. rebuild the committed fixtures and check they still have their properties and bytes
 #      (scripts/fixtures.sh --check, scripts/doctor-fixtures.sh --check)
 #   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
-#   4. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
-#   5. the real dkms end-to-end test (scripts/e2e-dkms.sh)
+#   4. a real Debian kernel for the verify --boot tests (scripts/boot-kernel.sh)
+#   5. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
+#   6. the real dkms end-to-end test (scripts/e2e-dkms.sh)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,9 @@ phase "huge modules"
 DKWRAP_HUGE=$(scripts/huge.sh)
 DKWRAP_HUGE_DWARF=$(scripts/huge.sh --dwarf)
 export DKWRAP_HUGE DKWRAP_HUGE_DWARF
+phase "boot kernel (Debian's linux-image, qemu, busybox-static) for verify --boot"
+DKWRAP_BOOT_ROOT=$(scripts/boot-kernel.sh)
+export DKWRAP_BOOT_ROOT
 phase "cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

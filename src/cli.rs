@@ -180,6 +180,8 @@ pub struct VerifyArgs {
     /// A module built against the same kernel; its .gnu.linkonce.this_module size is the reference.
     #[arg(long, value_name = "FILE.ko", conflicts_with = "this_module_size")]
     pub reference: Option<PathBuf>,
+    #[command(flatten)]
+    pub boot: BootArgs,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -240,4 +242,23 @@ pub struct ExplainArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `verify --boot`: load the modules into a real kernel in a VM.
+#[derive(Debug, Clone, Args)]
+pub struct BootArgs {
+    /// Also boot this kernel image (e.g. /boot/vmlinuz-KVER) under qemu and load the modules
+    /// into it, dependencies first (from .modinfo depends=): the kernel's own verdict.
+    #[arg(long, value_name = "IMAGE")]
+    pub boot: Option<PathBuf>,
+    /// Where dependencies are looked for besides each module's directory (repeatable; e.g.
+    /// /lib/modules/KVER/kernel).
+    #[arg(long, value_name = "DIR", requires = "boot")]
+    pub boot_search: Vec<PathBuf>,
+    /// The qemu to run (default: qemu-system-x86_64 on PATH).
+    #[arg(long, value_name = "PATH", requires = "boot")]
+    pub qemu: Option<PathBuf>,
+    /// Seconds the VM may run before it counts as hung.
+    #[arg(long, value_name = "SECS", default_value_t = 180, requires = "boot")]
+    pub boot_timeout: u64,
 }

@@ -38,6 +38,9 @@ pub mod exit {
     pub const BUILT_MODULE_REJECTED: i32 = 12;
     /// `make`: make itself failed; its status is in the message and in `--json`.
     pub const MAKE_FAILED: i32 = 13;
+    /// `verify --boot`: the test kernel crashed, panicked or hung loading a module (or did
+    /// not boot at all).
+    pub const BOOT_FAILED: i32 = 16;
     /// Interrupted by Ctrl-C (128 + SIGINT); `make` killed by signal N exits 128+N.
     pub const INTERRUPTED: i32 = 130;
 
@@ -58,6 +61,7 @@ pub mod exit {
         (PROBLEMS_FOUND, "PROBLEMS_FOUND", "doctor: problems found"),
         (BUILT_MODULE_REJECTED, "BUILT_MODULE_REJECTED", "make: the build succeeded but a built module failed strip or verification, or none was built"),
         (MAKE_FAILED, "MAKE_FAILED", "make: make itself failed (its status is in the message and the JSON)"),
+        (BOOT_FAILED, "BOOT_FAILED", "verify --boot: the test kernel crashed, panicked or hung loading a module"),
         (INTERRUPTED, "INTERRUPTED", "interrupted (Ctrl-C); make killed by signal N: 128+N"),
     ];
 
@@ -67,6 +71,7 @@ pub mod exit {
     /// could not read.
     pub const SEVERITY_ORDER: &[i32] = &[
         INTERNAL,
+        BOOT_FAILED,
         NOT_EQUIVALENT,
         INVALID_MODULE,
         KERNEL_MISMATCH,
@@ -105,7 +110,9 @@ pub mod exit {
             s.push_str(&format!("  {code:>3}  {meaning}\n"));
         }
         s.push_str("  With several files, the most severe code wins: ");
-        s.push_str("not-equivalent > invalid module > kernel mismatch > make codes > ");
+        s.push_str(
+            "boot failed > not-equivalent > invalid module > kernel mismatch > make codes > ",
+        );
         s.push_str("strip failed > signed > tool missing > no config > unreadable.\n");
         s
     }

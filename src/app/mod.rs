@@ -5,6 +5,7 @@
 //! exit code by the one policy ([`crate::exit::most_severe`]). The stages below take plain
 //! domain values and return results.
 
+pub mod boot;
 pub mod detect;
 pub mod doctor;
 pub mod explain;

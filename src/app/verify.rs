@@ -19,6 +19,8 @@ struct VerifyRecord {
     error: Option<ErrorRecord>,
     #[serde(flatten)]
     report: Report,
+    /// With `--boot`: what the test kernel said when loading this module.
+    boot: Option<crate::boot::console::ModuleBoot>,
 }
 
 pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
@@ -63,7 +65,27 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
             ok: error.is_none(),
             error,
             report,
+            boot: None,
         });
+    }
+    if let Some(boot) = super::boot::run(&args.boot, &args.files)? {
+        let code = super::boot::code(&boot);
+        tally.code = exit::most_severe(tally.code, code);
+        for r in records.iter_mut() {
+            let name = crate::boot::module_name(&r.report.file);
+            let verdict = boot.modules.iter().find(|m| Some(&m.name) == name.as_ref());
+            r.boot = verdict.cloned();
+            if code != exit::OK && r.ok && r.boot.as_ref().is_some_and(|b| !b.outcome.loaded()) {
+                r.ok = false;
+                r.error = Some(ErrorRecord {
+                    code,
+                    message: "the test kernel did not load it".into(),
+                });
+            }
+        }
+        if !args.json {
+            super::boot::print(ui, &boot);
+        }
     }
     if args.json {
         crate::output::print_json(&records)?;
