@@ -91,7 +91,8 @@ mod tests {
         assert!(raw.starts_with(b"070701"));
         assert_eq!(raw.len() % 4, 0);
         let text = String::from_utf8_lossy(&raw);
-        assert!(text.contains("bin\0") && text.contains("init\0#!/bin/sh\n"));
+        // 110 header bytes + "init\0" = 115: one NUL pads the data to a multiple of four.
+        assert!(text.contains("bin\0") && text.contains("init\0\0#!/bin/sh\n"));
         assert!(text.contains("TRAILER!!!\0"));
         // The file's header: mode 0100755, size 10.
         let at = text.find("init\0").unwrap() - 110;
