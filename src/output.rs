@@ -17,6 +17,15 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// `1 module`, `2 modules`: `word` is the singular, made plural with an `s`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
     let text = serde_json::to_string_pretty(value)

@@ -131,14 +131,7 @@ pub fn path(p: &Path) -> String {
     escape(&p.display().to_string())
 }
 
-/// `1 module`, `2 modules`: `word` is the singular, made plural with an `s`.
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
+pub use crate::output::plural;
 
 /// Sizes in one format everywhere: `812 B`, `26.2 KiB`, `55.9 MiB`.
 pub fn human_size(n: u64) -> String {
