@@ -38,6 +38,26 @@ pub mod exit {
     pub const BUILT_MODULE_REJECTED: i32 = 12;
     /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: i32 = 130;
+
+    /// Every code above as (code, NAME, meaning): the one source of the exit-status tables
+    /// in the man pages (and the README's). Add a row with every new constant; a unit test
+    /// checks that none is missing.
+    pub const TABLE: &[(i32, &str, &str)] = &[
+        (OK, "OK", "success; verify: every module passed; doctor: healthy"),
+        (INTERNAL, "INTERNAL", "internal error (a bug in dkwrap)"),
+        (USAGE, "USAGE", "usage error"),
+        (UNREADABLE, "UNREADABLE", "unreadable input (missing, a directory, corrupt compression)"),
+        (INVALID_MODULE, "INVALID_MODULE", "verify: invalid module (the loader would reject it; not ELF, bitcode, truncated)"),
+        (KERNEL_MISMATCH, "KERNEL_MISMATCH", "verify: built for another kernel (release, vermagic flags, architecture, signature policy)"),
+        (NOT_EQUIVALENT, "NOT_EQUIVALENT", "not equivalent: a stripped module is not its original minus debug information"),
+        (SIGNED_MODULE, "SIGNED_MODULE", "strip: signed module, --allow-unsign not given"),
+        (STRIP_FAILED, "STRIP_FAILED", "strip: nothing safe could be written (e.g. read-only directory); the original is untouched"),
+        (NO_KERNEL_CONFIG, "NO_KERNEL_CONFIG", "no kernel configuration found, or it is invalid"),
+        (TOOL_MISSING, "TOOL_MISSING", "a required tool is missing"),
+        (PROBLEMS_FOUND, "PROBLEMS_FOUND", "doctor: problems found"),
+        (BUILT_MODULE_REJECTED, "BUILT_MODULE_REJECTED", "make: the build succeeded but a built module failed strip or verification, or no module was built"),
+        (INTERRUPTED, "INTERRUPTED", "interrupted by Ctrl-C (128 + SIGINT)"),
+    ];
 }
 
 /// Everything that can stop a dkwrap command.
@@ -108,3 +128,39 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    /// Every `pub const NAME: i32 = N;` of `mod exit` has its row in `exit::TABLE`, under its
+    /// own name and code, and no code is used twice.
+    #[test]
+    fn exit_table_lists_every_code() {
+        let source = include_str!("error.rs");
+        let module = source
+            .split("pub mod exit {")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .expect("error.rs has `pub mod exit { ... }`");
+        let constant = regex::Regex::new(r"pub const ([A-Z0-9_]+): i32 = (\d+);").expect("regex");
+        let mut declared: Vec<(i32, String)> = constant
+            .captures_iter(module)
+            .map(|c| (c[2].parse().expect("a number"), c[1].to_owned()))
+            .collect();
+        declared.sort();
+        let mut listed: Vec<(i32, String)> = exit::TABLE
+            .iter()
+            .map(|&(code, name, _)| (code, name.to_owned()))
+            .collect();
+        listed.sort();
+        assert!(!declared.is_empty());
+        assert_eq!(
+            declared, listed,
+            "exit::TABLE must list every exit constant"
+        );
+        let mut codes: Vec<i32> = listed.iter().map(|(code, _)| *code).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), listed.len(), "an exit code is used twice");
+    }
+}

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod detect;
 pub mod diagnose;
+pub mod docs;
 pub mod doctor;
 pub mod elf;
 pub mod error;

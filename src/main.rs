@@ -21,6 +21,8 @@ fn main() {
         Command::Verify(a) => dkwrap::verify::run(a),
         Command::Make(a) => dkwrap::make::run(a),
         Command::Doctor(a) => dkwrap::doctor::run(a),
+        Command::Completions(a) => dkwrap::docs::run::run_completions(a),
+        Command::Man(a) => dkwrap::docs::run::run_man(a),
     };
     let code = match result {
         Ok(code) => code,
