@@ -1,8 +1,9 @@
 //! Records the git revision dkwrap is built from, for `dkwrap --version`.
 //!
-//! `DKWRAP_GIT_REV` wins (package builds from a source tarball have no repository); else
-//! `git rev-parse --short HEAD` when this crate is the top of its repository; else "unknown".
-//! A missing git never fails the build.
+//! `DKWRAP_GIT_REV` wins; else `git rev-parse --short HEAD` when this crate is the top of its
+//! repository; else `packaging/GIT_REVISION`, which `git archive` fills in (export-subst in
+//! .gitattributes) so that a source tarball knows its revision; else "unknown". A missing git
+//! never fails the build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,7 @@ fn main() {
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty())
         .or_else(|| git_revision(&manifest_dir))
+        .or_else(|| archived_revision(&manifest_dir))
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=DKWRAP_GIT_REV={rev}");
 }
@@ -41,6 +43,16 @@ fn git_revision(manifest_dir: &Path) -> Option<String> {
         }
     }
     git(manifest_dir, &["rev-parse", "--short", "HEAD"])
+}
+
+/// The revision `git archive` wrote into packaging/GIT_REVISION (`$Format:%h$` in the repository).
+fn archived_revision(manifest_dir: &Path) -> Option<String> {
+    let path = manifest_dir.join("packaging/GIT_REVISION");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read_to_string(path).ok()?;
+    let rev = text.trim();
+    let is_hex = !rev.is_empty() && rev.chars().all(|c| c.is_ascii_hexdigit());
+    is_hex.then(|| rev.to_owned())
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {

@@ -10,7 +10,7 @@
 # 2. Checks that packaging/ names the version of Cargo.toml (debian/changelog, PKGBUILD, spec).
 # 3. Stages the release binary, man pages and completions once (scripts/stage.sh: one
 #    `cargo build --release --locked`, a no-op when target/release is fresh); every format
-#    packages that one binary. The git revision goes in as DKWRAP_GIT_REV.
+#    packages that one binary, and the script checks that all of them hold the same bytes.
 # 4. Makes the source tarball dkwrap-VERSION.tar.gz with `git archive HEAD` (the PKGBUILD's
 #    and the spec's Source; uncommitted changes are in the binary but not in it: a warning).
 # 5. deb: dpkg-buildpackage -b with packaging/debian (dh, compat 13), then lintian.
@@ -55,11 +55,11 @@ check_version packaging/debian/changelog "$(sed -n '1s/^dkwrap (\([^)-]*\).*/\1/
 check_version packaging/arch/PKGBUILD "$(sed -n 's/^pkgver=//p' packaging/arch/PKGBUILD)"
 check_version packaging/rpm/dkwrap.spec "$(sed -n 's/^Version: *//p' packaging/rpm/dkwrap.spec)"
 
-DKWRAP_GIT_REV=$(git rev-parse --short HEAD)
-export DKWRAP_GIT_REV
-# Reproducible archives: every timestamp is the commit's.
-SOURCE_DATE_EPOCH=$(git log -1 --format=%ct HEAD)
-export SOURCE_DATE_EPOCH
+# The release build runs in the environment of a plain `cargo build --release` (lib.sh's
+# SOURCE_DATE_EPOCH=0 would make the C parts of zstd/liblzma rebuild), so that it reuses
+# that build; build.rs finds the git revision itself. The archives get the commit's time.
+COMMIT_EPOCH=$(git log -1 --format=%ct HEAD)
+unset SOURCE_DATE_EPOCH
 [ -z "$(git status --porcelain --untracked-files=no)" ] ||
     dk_log "WARNING: uncommitted changes: the binary has them, the source tarball (HEAD) does not"
 
@@ -68,6 +68,7 @@ STAGE=$W/stage
 TARBALL=$W/dkwrap-$VERSION.tar.gz
 mkdir -p "$W" "$OUT"
 dk_step stage scripts/stage.sh "$STAGE"
+export SOURCE_DATE_EPOCH=$COMMIT_EPOCH
 git archive --format=tar --prefix="dkwrap-$VERSION/" HEAD | gzip -n >"$TARBALL"
 
 SUMMARY=()
@@ -90,6 +91,7 @@ build_deb() {
     deb=$(ls "$W"/deb/dkwrap_"$VERSION"_*.deb)
     cp "$deb" "$OUT/"
     deb=$OUT/$(basename "$deb")
+    BUILT+=("$deb")
     log=$W/lintian.log
     lintian --info --display-info --pedantic --tag-display-limit 0 "$deb" >"$log" 2>&1 || true
     sed 's/^/    lintian| /' "$log" >&2
@@ -119,6 +121,7 @@ build_arch() {
     cp "$pkg" "$OUT/"
     rm -rf "$dir"
     pkg=$OUT/$(basename "$pkg")
+    BUILT+=("$pkg")
     if command -v namcap >/dev/null; then
         namcap "$pkg" packaging/arch/PKGBUILD >"$W/namcap.log" 2>&1 || true
         sed 's/^/    namcap| /' "$W/namcap.log" >&2
@@ -140,8 +143,9 @@ build_rpm() {
     rpmfile=$(ls "$top"/RPMS/*/dkwrap-"$VERSION"-*.rpm)
     cp "$rpmfile" "$OUT/"
     rpmfile=$OUT/$(basename "$rpmfile")
+    BUILT+=("$rpmfile")
     log=$W/rpmlint.log
-    rpmlint packaging/rpm/dkwrap.spec "$rpmfile" >"$log" 2>&1 || true
+    rpmlint -r packaging/rpm/dkwrap.rpmlintrc packaging/rpm/dkwrap.spec "$rpmfile" >"$log" 2>&1 || true
     sed 's/^/    rpmlint| /' "$log" >&2
     local e w
     e=$(lint_count "$log" ': E: ') w=$(lint_count "$log" ': W: ')
@@ -149,9 +153,27 @@ build_rpm() {
     note "$rpmfile" rpmlint "$e errors, $w warnings" "$(dk_elapsed "$t0")"
 }
 
+# The /usr/bin/dkwrap each package holds (on stdout).
+packaged_binary() { # FILE
+    case $1 in
+        *.deb) dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/bin/dkwrap ;;
+        *.pkg.tar.zst) bsdtar -xOf "$1" usr/bin/dkwrap ;;
+        *.rpm) rpm2cpio "$1" | (cd "$(mktemp -d "$W/cpio.XXXXXX")" && cpio -idm --quiet ./usr/bin/dkwrap && cat usr/bin/dkwrap) ;;
+    esac
+}
+
+BUILT=()
 for f in "${FORMATS[@]}"; do
     dk_step "$f" "build_$f"
 done
+staged_sum=$(sha256sum <"$STAGE/dkwrap" | cut -d' ' -f1)
+for p in "${BUILT[@]}"; do
+    sum=$(packaged_binary "$p" | sha256sum | cut -d' ' -f1)
+    [ "$sum" = "$staged_sum" ] ||
+        dk_die "$(basename "$p"): /usr/bin/dkwrap differs from the staged binary ($sum, staged $staged_sum)"
+done
+dk_log "all ${#BUILT[@]} packages hold the staged binary (sha256 ${staged_sum:0:16})"
+rm -rf "$W"/cpio.*
 
 {
     printf '%-44s %9s  %-8s %-40s %6s\n' package bytes linter result time

@@ -5,7 +5,7 @@
 # Usage: scripts/stage.sh DEST        (DKWRAP=/path/to/dkwrap packages that binary instead of
 #                                      building; CARGO_BUILD_FLAGS adds cargo flags, e.g. --offline)
 #
-# DEST/dkwrap                          the binary
+# DEST/dkwrap                          the binary, symbols stripped
 # DEST/man/dkwrap.1, dkwrap-*.1         `dkwrap man --out` (one page per subcommand)
 # DEST/completions/bash/dkwrap         `dkwrap completions bash`
 # DEST/completions/zsh/_dkwrap         `dkwrap completions zsh`
@@ -26,7 +26,10 @@ fi
 [ -x "$DKWRAP" ] || { echo "$0: $DKWRAP is not executable" >&2; exit 1; }
 rm -rf "$dest"
 mkdir -p "$dest/man" "$dest/completions/bash" "$dest/completions/zsh" "$dest/completions/fish"
-install -m 755 "$DKWRAP" "$dest/dkwrap"
+# Symbols stripped here, once, so that the three packages carry the same bytes (dh_strip and
+# makepkg find nothing left to strip; Debian's rpmbuild would not strip at all).
+strip --strip-all -o "$dest/dkwrap" "$DKWRAP"
+chmod 755 "$dest/dkwrap"
 "$dest/dkwrap" man --out "$dest/man"
 "$dest/dkwrap" completions bash >"$dest/completions/bash/dkwrap"
 "$dest/dkwrap" completions zsh >"$dest/completions/zsh/_dkwrap"
