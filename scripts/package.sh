@@ -145,7 +145,7 @@ build_rpm() {
     rpmfile=$OUT/$(basename "$rpmfile")
     BUILT+=("$rpmfile")
     log=$W/rpmlint.log
-    rpmlint -r packaging/rpm/dkwrap.rpmlintrc packaging/rpm/dkwrap.spec "$rpmfile" >"$log" 2>&1 || true
+    rpmlint -c packaging/rpm/rpmlint.toml packaging/rpm/dkwrap.spec "$rpmfile" >"$log" 2>&1 || true
     sed 's/^/    rpmlint| /' "$log" >&2
     local e w
     e=$(lint_count "$log" ': E: ') w=$(lint_count "$log" ': W: ')

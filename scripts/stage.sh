@@ -26,9 +26,10 @@ fi
 [ -x "$DKWRAP" ] || { echo "$0: $DKWRAP is not executable" >&2; exit 1; }
 rm -rf "$dest"
 mkdir -p "$dest/man" "$dest/completions/bash" "$dest/completions/zsh" "$dest/completions/fish"
-# Symbols stripped here, once, so that the three packages carry the same bytes (dh_strip and
-# makepkg find nothing left to strip; Debian's rpmbuild would not strip at all).
-strip --strip-all -o "$dest/dkwrap" "$DKWRAP"
+# Stripped here, once, as dh_strip would (symbols and .comment), so that the three packages
+# carry the same bytes: the Debian and Arch builds do not strip again, and Debian's rpmbuild
+# would not strip at all.
+strip --strip-all --remove-section=.comment -o "$dest/dkwrap" "$DKWRAP"
 chmod 755 "$dest/dkwrap"
 "$dest/dkwrap" man --out "$dest/man"
 "$dest/dkwrap" completions bash >"$dest/completions/bash/dkwrap"
