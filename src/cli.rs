@@ -215,5 +215,5 @@ pub struct ManArgs {
     pub out: Option<std::path::PathBuf>,
     /// Print this subcommand's page (`strip`, or `dkms install-integration`) instead of dkwrap.1.
     #[arg(value_name = "SUBCOMMAND")]
-    pub page: Option<String>,
+    pub page: Vec<String>,
 }

@@ -25,10 +25,10 @@ pub fn run_man(args: &ManArgs) -> Result<i32> {
             }
         }
         None => {
-            let wanted = match &args.page {
-                Some(sub) => format!("dkwrap-{}", sub.replace(' ', "-")),
-                None => "dkwrap".to_owned(),
-            };
+            let wanted = std::iter::once("dkwrap")
+                .chain(args.page.iter().flat_map(|word| word.split_whitespace()))
+                .collect::<Vec<_>>()
+                .join("-");
             let page = pages.iter().find(|p| p.name == wanted).ok_or_else(|| {
                 let known: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
                 Error::Usage(format!(
