@@ -12,7 +12,8 @@
 #      package testdata/dkms/modeset-like (no dkwrap) with dkms on the GCC tree.
 #   1. `apt-get install ./dkwrap_*.deb`: the package is installed, `/usr/bin/dkwrap
 #      --version` names the package's version and a git revision; `--reinstall` runs the
-#      postinst (install-integration) a second time.
+#      postinst (install-integration) a second time. Where the binary has
+#      `dkwrap dkms install-integration`, the integration files must exist after install.
 #   2. `man dkwrap` and `man dkwrap-strip` render, with the EXIT STATUS table.
 #   3. bash completion, loaded the way bash-completion loads it (`_completion_loader`):
 #      `complete -p dkwrap`, then what it offers after `dkwrap `, `dkwrap ver`,
@@ -126,6 +127,19 @@ VERSION_LINE=$(/usr/bin/dkwrap --version 2>&1)
 info "/usr/bin/dkwrap --version: $VERSION_LINE"
 check "--version names the package version and a git revision" \
     grep -Eq "^dkwrap ${DEB_VERSION%%-*} \(git [0-9a-f]{7,}\)$" <<<"$VERSION_LINE"
+
+# The dkms integration postinst enabled: new files that name dkwrap (or mention it in
+# /etc/dkms, /usr/local/sbin) besides the package's own; step 5 checks they are gone again.
+if /usr/bin/dkwrap dkms install-integration --help >/dev/null 2>&1; then
+    dkwrap_traces | grep -vxF -f "$WORK/files" >"$WORK/traces.installed"
+    INTEGRATION=$(comm -13 "$WORK/traces.before" "$WORK/traces.installed")
+    check "postinst enabled the dkms integration ($(wc -l <<<"$INTEGRATION") files outside the package)" \
+        test -n "$INTEGRATION"
+    [ -z "$INTEGRATION" ] || sed 's/^/    | /' <<<"$INTEGRATION"
+    /usr/bin/dkwrap dkms status 2>&1 | sed 's/^/INFO: dkwrap dkms status: /'
+else
+    skip "dkms integration files (this dkwrap has no 'dkms install-integration')"
+fi
 
 # Installing again runs postinst again: install-integration must be idempotent.
 if apt_q install --reinstall "$DEB"; then
