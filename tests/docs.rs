@@ -5,6 +5,8 @@ mod common;
 
 use std::process::Command;
 
+use clap::CommandFactory;
+
 use common::{code, dkwrap, run};
 
 fn stdout(args: &[&str]) -> String {
@@ -110,18 +112,13 @@ fn man_writes_every_page_and_prints_one() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(
-        files,
-        [
-            "dkwrap-completions.1",
-            "dkwrap-detect.1",
-            "dkwrap-doctor.1",
-            "dkwrap-make.1",
-            "dkwrap-strip.1",
-            "dkwrap-verify.1",
-            "dkwrap.1"
-        ]
-    );
+    let mut expected = Vec::new();
+    expected_pages(&dkwrap::cli::Cli::command(), "dkwrap", &mut expected);
+    expected.sort();
+    assert_eq!(files, expected, "one page per visible (sub)command");
+    for sub in ["detect", "strip", "verify", "make", "doctor", "completions"] {
+        assert!(files.contains(&format!("dkwrap-{sub}.1")), "{sub}");
+    }
     let strip = std::fs::read_to_string(dir.path().join("dkwrap-strip.1")).expect("read");
     assert_eq!(strip, stdout(&["man", "strip"]));
     assert!(strip.contains(".TH dkwrap-strip 1"), "title");
@@ -131,4 +128,12 @@ fn man_writes_every_page_and_prints_one() {
     let unknown = run(dkwrap().args(["man", "frobnicate"]));
     assert_eq!(code(&unknown), dkwrap::exit::USAGE);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no man page dkwrap-frobnicate"));
+}
+
+/// `dkwrap.1`, then `dkwrap-SUB.1` for every visible subcommand, `dkwrap-SUB-SUBSUB.1` below it.
+fn expected_pages(cmd: &clap::Command, name: &str, out: &mut Vec<String>) {
+    out.push(format!("{name}.1"));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        expected_pages(sub, &format!("{name}-{}", sub.get_name()), out);
+    }
 }
