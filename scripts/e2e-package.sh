@@ -18,6 +18,9 @@
 #   3. bash completion, loaded the way bash-completion loads it (`_completion_loader`):
 #      `complete -p dkwrap`, then what it offers after `dkwrap `, `dkwrap ver`,
 #      `dkwrap strip --strategy `; zsh and fish files are where those shells look.
+#   3b. Where the integration was installed: dkms, called by name, builds the plain package
+#      (its dkms.conf names no dkwrap) on the clang ThinLTO tree; make.log shows dkwrap, the
+#      module has no debug information and passes `dkwrap verify`.
 #   4. (E2E_PACKAGE_DKMS=1) `DKWRAP=/usr/bin/dkwrap scripts/e2e-dkms.sh`: the real dkms
 #      end-to-end test against the installed package. Off until the dkms integration
 #      (`dkwrap dkms install-integration`, e2e-dkms.sh honouring DKWRAP) is merged.
@@ -61,7 +64,8 @@ cleanup() {
     if [ "${E2E_KEEP:-}" = 1 ] || [ "$FAILS" -gt 0 ]; then dk_log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
-apt_q() { DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" >"$WORK/apt.out" 2>&1; }
+# apt-get, waiting up to 10 minutes for a dpkg lock another apt run holds.
+apt_q() { DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600 "$@" >"$WORK/apt.out" 2>&1; }
 
 # Files that name dkwrap, or mention it under /etc/dkms, outside this checkout.
 dkwrap_traces() {
@@ -72,27 +76,44 @@ dkwrap_traces() {
     } | sort -u
 }
 
-# The plain package (no dkwrap) built by dkms on the GCC tree in a private dkms tree;
-# prints the built module's sha256. dkms signs nothing (no sign-file), so the bytes depend
-# only on the sources, the tree and the tools.
-GCCT=$(ktree_dir gcc)
-[ -f "$GCCT/include/config/kernel.release" ] || ktree_ensure gcc >/dev/null || dk_die "no gcc tree"
+# Kernel trees of scripts/ktrees.sh (built on first use).
+tree_of() { # NAME -> its O= directory
+    local dir; dir=$(ktree_dir "$1")
+    [ -f "$dir/include/config/kernel.release" ] || ktree_ensure "$1" >/dev/null || dk_die "no $1 tree"
+    echo "$dir"
+}
+GCCT=$(tree_of gcc)
 KVER=$(cat "$GCCT/include/config/kernel.release")
-plain_dkms_build() { # NAME
-    # One directory for both builds: its path ends up in the module's debug information.
-    local run=$WORK/dkms-plain pkg=dkwrap-modeset-like ver=1.0
+
+# plain_dkms_build NAME TREE: dkms, called by name as a user would, builds the plain package
+# testdata/dkms/modeset-like (its dkms.conf names no dkwrap) in a private dkms tree; the module
+# is copied to $WORK/NAME.ko, make.log to $WORK/NAME.make.log. dkms signs nothing (no
+# sign-file), so the bytes depend only on the sources, the tree and the tools. One directory
+# for every build: its path ends up in the module's debug information.
+plain_dkms_build() {
+    local name=$1 ktree=$2 run=$WORK/dkms-plain pkg=dkwrap-modeset-like ver=1.0
     rm -rf "$run"
     mkdir -p "$run/tree" "$run/source" "$run/install"
     cp -rL "$DK_REPO/testdata/dkms/modeset-like" "$run/source/$pkg-$ver"
     mv "$run/source/$pkg-$ver/dkms.conf.plain" "$run/source/$pkg-$ver/dkms.conf"
     local opts=(--dkmstree "$run/tree" --sourcetree "$run/source" --installtree "$run/install")
+    local rc=0
     (
         export sign_file=$WORK/no-sign-file mok_signing_key=$WORK/mok.key mok_certificate=$WORK/mok.pub
         dkms add -m "$pkg" -v "$ver" "${opts[@]}" &&
-            dkms build -m "$pkg" -v "$ver" -k "$KVER" --kernelsourcedir "$GCCT" "${opts[@]}"
-    ) >"$WORK/dkms-$1.out" 2>&1 || { show "$WORK/dkms-$1.out"; return 1; }
-    sha256sum "$run/tree/$pkg/$ver/$KVER/$(uname -m)/module/modeset-like.ko" | cut -d' ' -f1
+            dkms build -m "$pkg" -v "$ver" -k "$KVER" --kernelsourcedir "$ktree" "${opts[@]}"
+    ) >"$WORK/$name.dkms.out" 2>&1 || rc=$?
+    local base=$run/tree/$pkg/$ver
+    cp "$base/$KVER/$(uname -m)/log/make.log" "$WORK/$name.make.log" 2>/dev/null ||
+        cp "$base/build/make.log" "$WORK/$name.make.log" 2>/dev/null || : >"$WORK/$name.make.log"
+    if [ "$rc" -ne 0 ] || ! cp "$base/$KVER/$(uname -m)/module/modeset-like.ko" "$WORK/$name.ko" 2>/dev/null; then
+        show "$WORK/$name.dkms.out"
+        return 1
+    fi
 }
+# (grep -c reads all its input: with grep -q, pipefail would see llvm-readelf's SIGPIPE)
+no_debug_info() { [ "$(llvm-readelf-19 -S "$1" | grep -c '\.debug_')" -eq 0 ]; }
+module_sum() { sha256sum <"$WORK/$1.ko" | cut -d' ' -f1; }
 
 # ---------------------------------------------------------------------------
 # 0. before
@@ -105,10 +126,10 @@ DKMS_BEFORE=$(command -v dkms)
 DKMS_VERSION_BEFORE=$(dkms --version 2>&1 | head -n1)
 dkwrap_traces >"$WORK/traces.before"
 info "package: $DEB ($DEB_VERSION); dkms: $DKMS_BEFORE, $DKMS_VERSION_BEFORE; kernel tree: $GCCT ($KVER)"
-if MODULE_BEFORE=$(plain_dkms_build before); then
-    pass "before: dkms builds the plain package (module sha256 ${MODULE_BEFORE:0:16})"
+if plain_dkms_build before "$GCCT"; then
+    pass "before: dkms builds the plain package on the GCC tree (module sha256 $(module_sum before | cut -c1-16))"
 else
-    fail "before: dkms builds the plain package"
+    fail "before: dkms builds the plain package on the GCC tree"
 fi
 
 # ---------------------------------------------------------------------------
@@ -118,6 +139,8 @@ if apt_q install "$DEB"; then
     pass "apt-get install $(basename "$DEB")"
 else
     fail "apt-get install $(basename "$DEB")"; show "$WORK/apt.out"
+    printf '%d passed, %d failed, %d skipped\n' "$PASSES" "$FAILS" "$SKIPS"
+    exit 1
 fi
 grep -i 'dkwrap:' "$WORK/apt.out" | sed 's/^/INFO: maintainer script: /'
 check "dpkg: dkwrap $DEB_VERSION installed" \
@@ -195,6 +218,28 @@ check "zsh completion in vendor-completions" grep -q '^#compdef dkwrap' /usr/sha
 check "fish completion in vendor_completions.d" grep -q 'complete -c dkwrap' /usr/share/fish/vendor_completions.d/dkwrap.fish
 
 # ---------------------------------------------------------------------------
+# 3b. the installed integration at work: no file edited, dkms called by name
+# ---------------------------------------------------------------------------
+if [ -n "${INTEGRATION:-}" ]; then
+    THIN=$(tree_of thinlto)
+    if plain_dkms_build integrated "$THIN"; then
+        pass "dkms builds the plain package's unmodified dkms.conf on the ThinLTO tree"
+        check "make.log shows dkwrap at work" grep -q dkwrap "$WORK/integrated.make.log"
+        check "the module has no debug information left" no_debug_info "$WORK/integrated.ko"
+        if /usr/bin/dkwrap verify --kernel-dir "$THIN" "$WORK/integrated.ko" >"$WORK/verify.out" 2>&1; then
+            pass "dkwrap verify --kernel-dir <thinlto> passes the module dkms built"
+        else
+            fail "dkwrap verify of the module dkms built"; show "$WORK/verify.out"
+        fi
+    else
+        fail "dkms builds the plain package on the ThinLTO tree through the integration"
+        show "$WORK/integrated.make.log"
+    fi
+else
+    skip "a dkms build through the installed integration (no integration installed)"
+fi
+
+# ---------------------------------------------------------------------------
 # 4. dkms end to end against the installed package (switched on after the dkms merge)
 # ---------------------------------------------------------------------------
 if [ "${E2E_PACKAGE_DKMS:-0}" = 1 ]; then
@@ -225,11 +270,11 @@ check "no new file names or (in /etc/dkms, /usr/local/sbin) mentions dkwrap" tes
 check "dkms is the same program ($DKMS_BEFORE)" test "$(command -v dkms)" = "$DKMS_BEFORE"
 check "dkms --version unchanged" test "$(dkms --version 2>&1 | head -n1)" = "$DKMS_VERSION_BEFORE"
 check "dkms status runs" dkms status
-if MODULE_AFTER=$(plain_dkms_build after); then
+if plain_dkms_build after "$GCCT"; then
     check "after: dkms builds the plain package into the same module bytes" \
-        test "$MODULE_AFTER" = "$MODULE_BEFORE"
+        test "$(module_sum after)" = "$(module_sum before 2>/dev/null)"
 else
-    fail "after: dkms builds the plain package"
+    fail "after: dkms builds the plain package on the GCC tree"
 fi
 
 printf '%d passed, %d failed, %d skipped\n' "$PASSES" "$FAILS" "$SKIPS"
