@@ -19,8 +19,8 @@
 #      `complete -p dkwrap`, then what it offers after `dkwrap `, `dkwrap ver`,
 #      `dkwrap strip --strategy `; zsh and fish files are where those shells look.
 #   3b. Where the integration was installed: dkms, called by name, builds the plain package
-#      (its dkms.conf names no dkwrap) on the clang ThinLTO tree; make.log shows dkwrap, the
-#      module has no debug information and passes `dkwrap verify`.
+#      (its dkms.conf names no dkwrap) on the clang ThinLTO tree; make.log shows `dkwrap make`
+#      building and stripping it, the module has no debug information and passes `dkwrap verify`.
 #   4. (E2E_PACKAGE_DKMS=1) `DKWRAP=/usr/bin/dkwrap scripts/e2e-dkms.sh`: the real dkms
 #      end-to-end test against the installed package. Off until the dkms integration
 #      (`dkwrap dkms install-integration`, e2e-dkms.sh honouring DKWRAP) is merged.
@@ -224,7 +224,10 @@ if [ -n "${INTEGRATION:-}" ]; then
     THIN=$(tree_of thinlto)
     if plain_dkms_build integrated "$THIN"; then
         pass "dkms builds the plain package's unmodified dkms.conf on the ThinLTO tree"
-        check "make.log shows dkwrap at work" grep -q dkwrap "$WORK/integrated.make.log"
+        # (the package is called dkwrap-modeset-like: match dkwrap make's own lines only)
+        check "make.log: dkwrap make ran the build" grep -q '^dkwrap make: kernel ' "$WORK/integrated.make.log"
+        check "make.log: dkwrap make stripped and verified the module" \
+            grep -Eq '^dkwrap make: .*modeset-like\.ko: stripped .*, verified$' "$WORK/integrated.make.log"
         check "the module has no debug information left" no_debug_info "$WORK/integrated.ko"
         if /usr/bin/dkwrap verify --kernel-dir "$THIN" "$WORK/integrated.ko" >"$WORK/verify.out" 2>&1; then
             pass "dkwrap verify --kernel-dir <thinlto> passes the module dkms built"
