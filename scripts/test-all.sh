@@ -7,6 +7,8 @@
 #   4. a real Debian kernel for the verify --boot tests (scripts/boot-kernel.sh)
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
 #   6. the real dkms end-to-end test (scripts/e2e-dkms.sh)
+#   7. the Debian, Arch and RPM packages (scripts/package.sh), the .deb installed and purged
+#      (scripts/e2e-package.sh)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,4 +36,7 @@ cargo test --release 2>&1 | tee target/cargo-test.log
 phase "dkms end to end"
 cargo build --release --quiet
 DKWRAP="$repo/target/release/dkwrap" scripts/e2e-dkms.sh
+phase "packages: build, lint, install, purge"
+scripts/package.sh
+scripts/e2e-package.sh
 phase "all tests passed"

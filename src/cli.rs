@@ -9,10 +9,19 @@ use crate::app::ui::ColorChoice;
 use crate::kconfig::KernelSelector;
 use crate::strip::Strategy;
 
+/// `dkwrap --version`: the crate version and the git revision it was built from (build.rs:
+/// `DKWRAP_GIT_REV`, else `git rev-parse --short HEAD`, else "unknown").
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("DKWRAP_GIT_REV"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dkwrap",
-    version,
+    version = VERSION,
     about = "Make DKMS builds of out-of-tree kernel modules safe on clang/ThinLTO kernels",
     long_about = "Make DKMS builds of out-of-tree kernel modules safe on clang/ThinLTO kernels.\n\n\
         GNU strip corrupts modules linked by ld.lld with ThinLTO (it prints `BFD ... assertion fail` \
@@ -56,6 +65,16 @@ pub enum Command {
     /// modules: what each recognised line means, why GNU strip breaks this module, and with
     /// --try what every strip tool here does to it, proven.
     Explain(ExplainArgs),
+    /// Print a shell completion script on stdout (packages install it; see the long help).
+    #[command(long_about = "Print a shell completion script on stdout.\n\n\
+        The packages install it. After `cargo install`:\n  \
+        dkwrap completions bash > ~/.local/share/bash-completion/completions/dkwrap\n  \
+        dkwrap completions zsh > ~/.zfunc/_dkwrap   (with fpath+=~/.zfunc before compinit)\n  \
+        dkwrap completions fish > ~/.config/fish/completions/dkwrap.fish")]
+    Completions(CompletionsArgs),
+    /// Write the man pages (packagers): dkwrap.1 and one per subcommand, or print one.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 /// Which kernel to act for. Without any, the running kernel.
@@ -261,4 +280,23 @@ pub struct BootArgs {
     /// Seconds the VM may run before it counts as hung.
     #[arg(long, value_name = "SECS", default_value_t = 180, requires = "boot")]
     pub boot_timeout: u64,
+}
+
+/// `dkwrap completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Hidden: `dkwrap man --out DIR` (packaging), `dkwrap man [SUBCOMMAND] | man -l -`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page (dkwrap.1, dkwrap-strip.1, ...) into this directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "page")]
+    pub out: Option<std::path::PathBuf>,
+    /// Print this subcommand's page (`strip`, or `dkms install-integration`) instead of dkwrap.1.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub page: Vec<String>,
 }

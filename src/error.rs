@@ -214,3 +214,39 @@ pub fn io_reason(e: &std::io::Error) -> String {
     let text = text.split(" at path \"").next().unwrap_or(text);
     text.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    /// Every `pub const NAME: i32 = N;` of `mod exit` has its row in `exit::TABLE`, under its
+    /// own name and code, and no code is used twice.
+    #[test]
+    fn exit_table_lists_every_code() {
+        let source = include_str!("error.rs");
+        let module = source
+            .split("pub mod exit {")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .expect("error.rs has `pub mod exit { ... }`");
+        let constant = regex::Regex::new(r"pub const ([A-Z0-9_]+): i32 = (\d+);").expect("regex");
+        let mut declared: Vec<(i32, String)> = constant
+            .captures_iter(module)
+            .map(|c| (c[2].parse().expect("a number"), c[1].to_owned()))
+            .collect();
+        declared.sort();
+        let mut listed: Vec<(i32, String)> = exit::TABLE
+            .iter()
+            .map(|&(code, name, _)| (code, name.to_owned()))
+            .collect();
+        listed.sort();
+        assert!(!declared.is_empty());
+        assert_eq!(
+            declared, listed,
+            "exit::TABLE must list every exit constant"
+        );
+        let mut codes: Vec<i32> = listed.iter().map(|(code, _)| *code).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), listed.len(), "an exit code is used twice");
+    }
+}
