@@ -41,6 +41,9 @@ pub enum Command {
     Make(MakeArgs),
     /// Explain why the NVIDIA driver does not work on this machine (read-only).
     Doctor(DoctorArgs),
+    /// Make every dkms build on this machine go through dkwrap, without editing any
+    /// module's dkms.conf (install-integration, remove-integration, status).
+    Dkms(DkmsArgs),
 }
 
 /// Which kernel to act for. Without any, the running kernel.
@@ -179,4 +182,34 @@ pub struct DoctorArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DkmsArgs {
+    #[command(subcommand)]
+    pub action: DkmsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkmsAction {
+    /// Put dkwrap's shim (make, strip, llvm-strip) first on dkms's PATH: a
+    /// framework.conf.d drop-in on dkms >= 3.3, a dkms wrapper in /usr/local/sbin on
+    /// dkms 3.0-3.2. Idempotent; never overwrites a file dkwrap did not write (exit 14).
+    InstallIntegration(IntegrationArgs),
+    /// Remove every file install-integration wrote (files changed since are kept, and named).
+    RemoveIntegration(IntegrationArgs),
+    /// Show the dkms version, the integration it needs and the state of dkwrap's files
+    /// (exit 0 when installed, intact and matching the dkms version; 11 otherwise).
+    Status(IntegrationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrationArgs {
+    /// The real dkms (default: the first dkms on PATH that is not dkwrap's wrapper).
+    #[arg(long, value_name = "PATH")]
+    pub dkms: Option<PathBuf>,
+    /// Install under DIR instead of / (for tests and staging): files go under DIR and the
+    /// paths written into them point under DIR too.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub prefix: PathBuf,
 }

@@ -31,11 +31,15 @@ pub mod exit {
     pub const NO_KERNEL_CONFIG: i32 = 9;
     /// A tool dkwrap needs (make, llvm-strip, ...) is missing.
     pub const TOOL_MISSING: i32 = 10;
-    /// `doctor`: problems were found (the report says which).
+    /// `doctor`: problems were found (the report says which); `dkms status`: the integration
+    /// is not installed, not intact, or not the one the installed dkms needs.
     pub const PROBLEMS_FOUND: i32 = 11;
     /// `make`: the build succeeded but a built module failed stripping or verification, or
     /// it built no module at all.
     pub const BUILT_MODULE_REJECTED: i32 = 12;
+    /// `dkms install-integration` / `remove-integration`: refused without changing anything
+    /// (an unknown dkms version or layout, or a file there that dkwrap does not own).
+    pub const INTEGRATION_REFUSED: i32 = 14;
     /// Interrupted by Ctrl-C (128 + SIGINT).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -77,6 +81,8 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Rejected(String),
+    #[error("{0}")]
+    IntegrationRefused(String),
 }
 
 impl Error {
@@ -95,6 +101,7 @@ impl Error {
             Error::NotEquivalent { .. } => exit::NOT_EQUIVALENT,
             Error::Usage(_) => exit::USAGE,
             Error::Rejected(_) => exit::BUILT_MODULE_REJECTED,
+            Error::IntegrationRefused(_) => exit::INTEGRATION_REFUSED,
         }
     }
 

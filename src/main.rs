@@ -1,7 +1,6 @@
 //! The dkwrap binary: parse flags, run one command, turn the outcome into an exit code.
 
 use std::ffi::OsString;
-use std::path::Path;
 
 use clap::Parser;
 use dkwrap::cli::{Cli, Command};
@@ -13,7 +12,13 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse_from(argv_with_strip_dispatch());
+    // Called as `strip`, `llvm-strip`, `make` (links in dkwrap's shim directory).
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(role) = dkwrap::shim::role_of(args.first().map(OsString::as_os_str)) {
+        init_logging(0);
+        std::process::exit(dkwrap::shim::run(&role, &args[1..]));
+    }
+    let cli = Cli::parse_from(args);
     init_logging(cli.verbose);
     let result = match &cli.command {
         Command::Detect(a) => dkwrap::detect::run(a),
@@ -21,6 +26,7 @@ fn main() {
         Command::Verify(a) => dkwrap::verify::run(a),
         Command::Make(a) => dkwrap::make::run(a),
         Command::Doctor(a) => dkwrap::doctor::run(a),
+        Command::Dkms(a) => dkwrap::integration::command::run(a),
     };
     let code = match result {
         Ok(code) => code,
@@ -30,22 +36,6 @@ fn main() {
         }
     };
     std::process::exit(code);
-}
-
-/// Installed as a symlink named `strip`, dkwrap is `dkwrap strip` (for dkms versions that
-/// run `strip -g` by name with dkwrap first on PATH).
-fn argv_with_strip_dispatch() -> Vec<OsString> {
-    let mut args: Vec<OsString> = std::env::args_os().collect();
-    let invoked_as = args
-        .first()
-        .and_then(|a| Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if invoked_as == "strip" || invoked_as.ends_with("-strip") {
-        args.insert(1, OsString::from("strip"));
-        args[0] = OsString::from("dkwrap");
-    }
-    args
 }
 
 fn init_logging(verbose: u8) {

@@ -414,10 +414,12 @@ fn wanted_variables(facts: &KernelFacts, make_args: &[String]) -> Result<Vec<Wan
                     tool: format!("clang-{}", facts.compiler_major),
                     hint: String::new(),
                 })?;
+            // The clang behind LLVM=: dkms's `LLVM=1` (or LLVM=/path/, LLVM=-NN) is kept
+            // only when it already runs the kernel's clang.
             wanted.push(Wanted {
                 name: "LLVM".into(),
                 value: llvm,
-                tool: None,
+                tool: tools.tool("CC").and_then(|t| t.path.clone()),
             });
             for (var, tool) in &tools.llvm {
                 match &tool.path {

@@ -10,6 +10,7 @@
 //! owner. `skip` (leave the module as it is) ends every chain, so the only failures are
 //! files that cannot be read or written.
 
+pub mod dropin;
 pub mod native;
 
 use std::fs::{self, File};
@@ -152,7 +153,9 @@ fn find_llvm_strip(major: Option<u32>) -> Tool {
         Some(m) => toolchain::find_llvm_tool("llvm-strip", m),
         None => {
             // Any llvm-strip will do for a module whose compiler is unknown or GCC.
-            let path = which::which("llvm-strip").ok();
+            let path = toolchain::which_all_but_dkwrap("llvm-strip")
+                .into_iter()
+                .next();
             Tool {
                 role: "llvm-strip".into(),
                 version: path.as_deref().and_then(toolchain::tool_version),
@@ -650,7 +653,7 @@ pub fn run(args: &StripArgs) -> Result<i32> {
     Ok(worst)
 }
 
-fn report(r: &StripRecord) {
+pub(crate) fn report(r: &StripRecord) {
     let esc = |p: &Path| crate::output::escape(&p.display().to_string());
     for a in r.attempts.iter().filter(|a| !a.accepted) {
         eprintln!(
