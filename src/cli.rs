@@ -123,6 +123,21 @@ pub struct StripArgs {
     /// Strip signed modules too (the signature is dropped; re-sign afterwards).
     #[arg(long)]
     pub allow_unsign: bool,
+    /// Strip a signed module, then sign it again with the kernel's scripts/sign-file, the
+    /// digest of its original signature and --sign-key/--sign-cert (default: dkms's MOK pair
+    /// /var/lib/dkms/mok.key and mok.pub); the target is replaced only once signed.
+    #[arg(long)]
+    pub resign: bool,
+    /// Private key for --resign.
+    #[arg(long, value_name = "KEY", requires = "resign")]
+    pub sign_key: Option<PathBuf>,
+    /// Certificate for --resign.
+    #[arg(long, value_name = "CERT", requires = "resign")]
+    pub sign_cert: Option<PathBuf>,
+    /// sign-file for --resign (default: scripts/sign-file of the kernel build directory:
+    /// --kernel-dir, --kernel, else the running kernel's).
+    #[arg(long, value_name = "PATH", requires = "resign")]
+    pub sign_file: Option<PathBuf>,
     /// Print the per-file records as JSON.
     #[arg(long)]
     pub json: bool,
@@ -144,6 +159,10 @@ pub struct VerifyArgs {
     /// A module built against the same kernel; its .gnu.linkonce.this_module size is the reference.
     #[arg(long, value_name = "FILE.ko", conflicts_with = "this_module_size")]
     pub reference: Option<PathBuf>,
+    /// Check that each module's appended signature is valid for its bytes with this
+    /// certificate (PEM or DER, e.g. dkms's /var/lib/dkms/mok.pub), through openssl.
+    #[arg(long, value_name = "CERT")]
+    pub cert: Option<PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

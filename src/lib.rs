@@ -18,6 +18,7 @@ pub mod make;
 pub mod modfile;
 pub mod output;
 pub mod shim;
+pub mod sign;
 pub mod strip;
 pub mod toolchain;
 pub mod verify;

@@ -1545,7 +1545,9 @@ pub fn run(args: &VerifyArgs) -> Result<i32> {
     let mut reports = Vec::new();
     let mut worst = exit::OK;
     for file in &args.files {
-        let report = match verify_file(file, &target, args.against.as_deref(), true) {
+        let report = match verify_file(file, &target, args.against.as_deref(), true)
+            .and_then(|r| with_signature_check(r, args.cert.as_deref()))
+        {
             Ok(r) => r,
             Err(e) => {
                 if !args.json {
@@ -1576,6 +1578,39 @@ pub fn run(args: &VerifyArgs) -> Result<i32> {
         crate::output::print_json(&reports)?;
     }
     Ok(worst)
+}
+
+/// `--cert`: the appended signature checked with openssl (see [`crate::sign`]).
+fn with_signature_check(mut report: Report, cert: Option<&Path>) -> Result<Report> {
+    let Some(cert) = cert else {
+        return Ok(report);
+    };
+    let verdict = crate::sign::check_signature(&report.file, cert)?;
+    let (severity, message) = match verdict {
+        crate::sign::SignatureVerdict::Valid => (
+            Severity::Note,
+            format!("signature valid with {}", cert.display()),
+        ),
+        crate::sign::SignatureVerdict::Unsigned => (
+            Severity::Error,
+            format!("not signed (--cert {} asks for a signature)", cert.display()),
+        ),
+        crate::sign::SignatureVerdict::Invalid(why) => (
+            Severity::Error,
+            format!(
+                "signature does not verify with {}: the module's bytes are not the ones that were signed (signed before it was stripped?): {why}",
+                cert.display()
+            ),
+        ),
+    };
+    report.findings.push(Finding {
+        severity,
+        category: Category::Invalid,
+        section: None,
+        offset: None,
+        message,
+    });
+    Ok(report)
 }
 
 /// Several files: the most serious code wins (unreadable over not-equivalent over invalid...).

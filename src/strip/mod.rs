@@ -620,6 +620,7 @@ pub fn run(args: &StripArgs) -> Result<i32> {
     } else {
         None
     };
+    let resign = args.resign.then(|| resign_setup(args));
     let opts = StripOptions {
         strategy: args.strategy,
         facts,
@@ -630,7 +631,24 @@ pub fn run(args: &StripArgs) -> Result<i32> {
     let mut records = Vec::new();
     let mut worst = exit::OK;
     for file in &args.files {
-        match strip_file(file, &opts) {
+        let result = match &resign {
+            None => strip_file(file, &opts),
+            Some(how) => crate::sign::strip_and_resign(file, &opts, how).map(|(rec, hash)| {
+                match hash {
+                    Some(h) => eprintln!(
+                        "dkwrap: {}: signed again ({h}, {}) and the signature checked",
+                        crate::output::escape(&rec.output.display().to_string()),
+                        crate::output::escape(&how.cert.display().to_string())
+                    ),
+                    None => eprintln!(
+                        "dkwrap: {}: was not signed, so not signed again",
+                        crate::output::escape(&file.display().to_string())
+                    ),
+                }
+                rec
+            }),
+        };
+        match result {
             Ok(rec) => {
                 report(&rec);
                 if let Some(m) = &args.manifest {
@@ -651,6 +669,28 @@ pub fn run(args: &StripArgs) -> Result<i32> {
         crate::output::print_json(&records)?;
     }
     Ok(worst)
+}
+
+/// Where `--resign` finds sign-file, the key and the certificate.
+fn resign_setup(args: &StripArgs) -> crate::sign::Resign {
+    let sign_file = args.sign_file.clone().unwrap_or_else(|| {
+        args.kernel
+            .selector()
+            .build_dir()
+            .unwrap_or_default()
+            .join("scripts/sign-file")
+    });
+    crate::sign::Resign {
+        sign_file,
+        key: args
+            .sign_key
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::sign::DKMS_MOK_KEY)),
+        cert: args
+            .sign_cert
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::sign::DKMS_MOK_CERT)),
+    }
 }
 
 pub(crate) fn report(r: &StripRecord) {
