@@ -176,6 +176,16 @@ verify_ok() { "$DKWRAP" verify "$@" >"$WORK/verify.out" 2>&1; }
 # (grep -c reads all of its input: with grep -q, pipefail would see llvm-readelf's SIGPIPE)
 has_debug_info() { [ "$(llvm-readelf-19 -S "$1" | grep -c '\.debug_info')" -gt 0 ]; }
 no_debug_info() { ! has_debug_info "$1"; }
+expect_rc() { # WANT DESC OUTFILE PATTERN CMD...
+    local want=$1 desc=$2 out=$3 pat=$4; shift 4
+    "$@" >"$out" 2>&1
+    local rc=$?
+    if [ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$out"; then
+        pass "$desc (exit $rc)"
+    else
+        fail "$desc: wanted exit $want and /$pat/, got exit $rc"; show "$out"
+    fi
+}
 lacks() { [ "$(grep -Ec -- "$1" "$2")" -eq 0 ]; }
 
 DKWRAP_CONF=$DK_REPO/testdata/dkms/modeset-like/dkms.conf
@@ -290,7 +300,7 @@ if want_section 3; then
 # ---------------------------------------------------------------------------
 NVIDIA_CONF=$DK_REPO/testdata/dkms/modeset-like/dkms.conf.nvidia
 SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-read -ra MATRIX_TREES <<<"${E2E_MATRIX_TREES:-thinlto clang-nolto gcc}"
+read -ra MATRIX_TREES <<<"${E2E_MATRIX_TREES:-thinlto clang-nolto gcc arm64-thinlto}"
 TABLE=()
 # Arch's PATH shape: unversioned LLVM tools (Debian has only clang-19, ld.lld-19, ...).
 mkdir -p "$WORK/arch-bin"
@@ -445,7 +455,7 @@ for t in "${MATRIX_TREES[@]}"; do
             why=$(judge_module "$CELL_KO" "$REF")
             if [ "$CELL_RC" -eq 0 ] && [ -z "$why" ] && grep -q '^dkwrap make: running: ' "$CELL_LOG" &&
                lacks 'assertion fail|invalid entry' "$CELL_OUT"; then
-                how=$(grep -m1 -oE 'stripped \([^)]*\)' "$CELL_LOG" | sed 's|/usr/bin/||')
+                how=$(grep -m1 -oE 'stripped \([^)]*\)' "$CELL_LOG" | sed -e 's|/usr/bin/||' -e "s|${GNU243:-/nonexistent}/strip|GNU strip 2.43.1|")
                 with="OK: ${how:-stripped}, proven, elfcheck equal"
                 pass "[matrix $id] NVIDIA's dkms.conf through dkwrap's integration: $with"
             else
@@ -470,9 +480,9 @@ done
 # signature that verifies with the MOK certificate over the stripped, proven bytes.
 if [ -x "$sign_file" ] && [ -f "$WORK/ref-matrix-thinlto.ko" ]; then
     ktree=$(tree thinlto)
-    for f in include/config/auto.conf .config; do
-        { cat "$ktree/$f"; printf 'CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_HASH="sha512"\n'; } \
-            >"$WORK/sign-thinlto.${f##*/}"
+    for f in auto.conf:include/config/auto.conf config:.config; do
+        { cat "$ktree/${f#*:}"; printf 'CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_HASH="sha512"\n'; } \
+            >"$WORK/sign-thinlto.${f%%:*}"
     done
     sv=${DKMS_BINS[-1]%%:*}
     rm -f "$mok_signing_key" "$mok_certificate"
@@ -491,7 +501,13 @@ if [ -x "$sign_file" ] && [ -f "$WORK/ref-matrix-thinlto.ko" ]; then
         TABLE+=("$SIGN_ROW")
         # A module signed BEFORE it was stripped (the signature of the unstripped bytes,
         # appended to the stripped ones): verify --cert must reject it.
-        ref=$WORK/ref-matrix-thinlto.ko
+        # (dkms 3.0.10 signed the reference with its own key: cut that signature off first)
+        ref=$WORK/unsigned-ref.ko
+        python3 -c 'import sys, struct
+b = open(sys.argv[1], "rb").read(); m = b"~Module signature appended~\n"
+if b.endswith(m):
+    b = b[:-len(m) - 12 - struct.unpack(">I", b[-len(m) - 4:-len(m)])[0]]
+open(sys.argv[2], "wb").write(b)' "$WORK/ref-matrix-thinlto.ko" "$ref"
         cp "$ref" "$WORK/signed-first.ko"
         "$sign_file" sha512 "$mok_signing_key" "$mok_certificate" "$WORK/signed-first.ko"
         "$DKWRAP" strip --strategy native -o "$WORK/stripped-after.ko" "$ref" >/dev/null 2>&1
@@ -508,6 +524,29 @@ if [ -x "$sign_file" ] && [ -f "$WORK/ref-matrix-thinlto.ko" ]; then
 else
     skip "[matrix sign] no sign-file or no ThinLTO reference"
 fi
+
+# remove-integration leaves the prefix as it was; a file dkwrap did not write is never
+# overwritten (exit 14, one line, nothing changed).
+for entry in "${DKMS_BINS[@]}"; do
+    v=${entry%%:*} bin=${entry#*:} P=$WORK/integ-$v
+    [ -f "$WORK/integ-$v.before" ] || continue
+    "$DKWRAP" dkms remove-integration --prefix "$P" >"$WORK/logs/integ-$v.remove" 2>&1
+    tree_listing "$P" >"$WORK/integ-$v.removed"
+    if cmp -s "$WORK/integ-$v.before" "$WORK/integ-$v.removed"; then
+        pass "[integration $v] remove-integration leaves nothing of dkwrap behind"
+    else
+        fail "[integration $v] remove-integration left:"; diff "$WORK/integ-$v.before" "$WORK/integ-$v.removed" | sed 's/^/    | /'
+    fi
+    if [ "$v" = 3.0.10 ]; then user_file=$P/usr/local/sbin/dkms; else user_file=$P/etc/dkms/framework.conf.d/dkwrap.conf; fi
+    mkdir -p "$(dirname "$user_file")" && echo '# the administrator'"'"'s own file' >"$user_file"
+    tree_listing "$P" >"$WORK/integ-$v.user"
+    expect_rc 14 "[integration $v] install-integration refuses to overwrite $(basename "$user_file") it did not write" \
+        "$WORK/logs/integ-$v.refused" 'was not written by dkwrap' \
+        "$DKWRAP" dkms install-integration --prefix "$P" --dkms "$bin"
+    check "[integration $v] ... in one line" test "$(wc -l <"$WORK/logs/integ-$v.refused")" -eq 1
+    tree_listing "$P" >"$WORK/integ-$v.user-after"
+    check "[integration $v] ... and changes nothing" cmp -s "$WORK/integ-$v.user" "$WORK/integ-$v.user-after"
+done
 fi # section 3
 # ---------------------------------------------------------------------------
 # 4. dkwrap make directly on the fixture sources, every tree
@@ -540,16 +579,6 @@ fi # section 4
 # 5. bad input
 # ---------------------------------------------------------------------------
 if want_section 5; then
-expect_rc() { # WANT DESC OUTFILE PATTERN CMD...
-    local want=$1 desc=$2 out=$3 pat=$4; shift 4
-    "$@" >"$out" 2>&1
-    local rc=$?
-    if [ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$out"; then
-        pass "$desc (exit $rc)"
-    else
-        fail "$desc: wanted exit $want and /$pat/, got exit $rc"; show "$out"
-    fi
-}
 B=$WORK/bad
 mkdir -p "$B"
 
