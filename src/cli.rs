@@ -16,7 +16,9 @@ use crate::kconfig::KernelSelector;
         and still exits 0). dkwrap detects the kernel's toolchain, builds with a consistent LLVM \
         toolchain, strips with a tool that is correct for the module, proves every output equal to \
         its input minus debug information, and explains broken NVIDIA/DKMS installs.\n\n\
-        Invoked as `strip` (a symlink), dkwrap behaves as `dkwrap strip`."
+        Invoked as `strip`, `llvm-strip` or `make` (the links of the shim directory that \
+        `dkwrap dkms install-integration` puts first on dkms's PATH), dkwrap is a GNU-compatible \
+        strip drop-in for kernel modules, or runs module builds as `dkwrap make`."
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.

@@ -250,8 +250,12 @@ pub fn apply_toolchain(
                 out.push(arg.clone());
                 continue;
             }
+            let what = match clang_of_llvm_value(a.value).filter(|_| w.name == "LLVM") {
+                Some(clang) => format!("`LLVM={}` runs `{clang}`, which", a.value),
+                None => format!("`{}`", a.value),
+            };
             let reason = match given {
-                None => format!("`{}` is not installed", a.value),
+                None => format!("{what} is not installed"),
                 Some(p) => format!(
                     "`{}` runs {}, not the kernel's {}",
                     a.value,
