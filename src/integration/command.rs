@@ -39,6 +39,8 @@ fn install(a: &IntegrationArgs) -> Result<i32> {
             "no dkms found on PATH (pass --dkms PATH): nothing installed".into(),
         )
     })?;
+    // The wrapper execs the real dkms by this path, from any directory.
+    let dkms = std::path::absolute(&dkms).map_err(|e| Error::io(&dkms, e))?;
     let version = super::detect_dkms_version(&dkms)?;
     let plan = super::plan(&layout, &dkms, version, &dkwrap_binary()?)?;
     let out = super::install(&layout, &plan)?;

@@ -640,7 +640,8 @@ pub fn status(layout: &Layout, dkms: Option<&Path>) -> Result<Status> {
                 _ => FileState::Modified,
             };
             if st != FileState::Intact {
-                problems.push(format!("{}: {:?}", r.path.display(), st).to_lowercase());
+                let what = format!("{st:?}").to_lowercase();
+                problems.push(format!("{}: {what}", r.path.display()));
             }
             files.push((r.path.clone(), st));
         }
