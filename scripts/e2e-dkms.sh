@@ -444,6 +444,50 @@ for t in "${MATRIX_TREES[@]}"; do
     done
 done
 
+# Debian's kernel hook with dkms 3.0.10 and the wrapper: the package is added the usual
+# way (/usr/src/<pkg>-<ver>, /var/lib/dkms: private binds), then the kernel's postinst
+# hook /etc/kernel/postinst.d/dkms runs dkms_autoinstaller, which runs `dkms autoinstall`
+# by name: the wrapper (first in root's PATH) must be what it finds.
+hook_cell() { # ID CONF WITH(dkwrap|ref)
+    local id=$1 conf=$2 with=$3 ktree; ktree=$(tree thinlto)
+    local h=$WORK/hook
+    rm -rf "$h"; mkdir -p "$h/var-lib-dkms" "$h/usr-src" "$h/lib-modules/$KVER"
+    ln -s "$ktree" "$h/lib-modules/$KVER/build"
+    make_source "$h/usr-src/$PKG-$PKGVER" "$conf"
+    local path=$SYS_PATH etc=$WORK/etc-3.0.10
+    [ "$with" = dkwrap ] && path=$WORK/integ-3.0.10/usr/local/sbin:$path etc=$WORK/integ-3.0.10/etc/dkms
+    [ "$with" = ref ] && path=$WORK/bin:$path
+    [ -n "$GNU243" ] && path=$GNU243:$path
+    CELL_OUT=$WORK/logs/$id.dkms.out
+    in_ns "$etc" /etc/dkms "$h/lib-modules" /lib/modules "$h/var-lib-dkms" /var/lib/dkms \
+        "$h/usr-src" /usr/src ${DEB_OV:+"overlay:$DEB_OV" /usr/bin} -- env PATH="$path" \
+        sh -c 'dkms add -m "$1" -v "$2" >/dev/null && /etc/kernel/postinst.d/dkms "$3"' hook "$PKG" "$PKGVER" "$KVER" \
+        >"$CELL_OUT" 2>&1
+    CELL_RC=$?
+    CELL_LOG=$WORK/logs/$id.make.log
+    cp "$h/var-lib-dkms/$PKG/$PKGVER/$KVER/$ARCH_DIR/log/make.log" "$CELL_LOG" 2>/dev/null || : >"$CELL_LOG"
+    CELL_KO=
+    local ko; ko=$(find "$h/lib-modules/$KVER" -name "$MODNAME.ko*" -type f | head -n1)
+    if [ -n "$ko" ]; then CELL_KO=$WORK/logs/$id.ko; cp "$ko" "$CELL_KO"; fi
+    info "[$id] dkms add + kernel postinst hook exit $CELL_RC; installed: ${ko:-none}"
+}
+if [ -f "$WORK/integ-3.0.10/usr/local/sbin/dkms" ] && tree thinlto >/dev/null; then
+    hook_cell hook-ref "$WORK/dkwrap-skip.conf" ref
+    if [ -n "$CELL_KO" ] && has_debug_info "$CELL_KO"; then
+        cp "$CELL_KO" "$WORK/ref-hook.ko"
+        hook_cell hook-3.0.10 "$NVIDIA_CONF" dkwrap
+        why=$(judge_module "$CELL_KO" "$WORK/ref-hook.ko")
+        if [ -z "$why" ] && grep -q '^dkwrap make: running: ' "$CELL_LOG"; then
+            pass "[matrix hook] Debian's kernel postinst hook (dkms_autoinstaller -> dkms autoinstall) went through the wrapper: module installed, proven, elfcheck equal"
+            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %s' 3.0.10 thinlto debian "OK: stripped, proven, elfcheck equal" "(kernel postinst hook: dkms autoinstall)")")
+        else
+            fail "[matrix hook] kernel postinst hook: ${why:-the build did not run through dkwrap make}"; show "$CELL_OUT"; show "$CELL_LOG"
+        fi
+    else
+        fail "[matrix hook] unstripped reference through the hook"; show "$CELL_OUT"
+    fi
+fi
+
 # One signing run: the ThinLTO tree seen with CONFIG_MODULE_SIG_HASH="sha512" (its
 # auto.conf and .config bound over the real ones in the namespace), dkms 3.4.3 (else
 # 3.0.10) with dkwrap's integration, a MOK pair dkms generates itself, the kernel's
