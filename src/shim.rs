@@ -351,9 +351,6 @@ fn run_make(args: &[OsString]) -> i32 {
         say("make", &format!("cannot run {}: {err}", real.display()));
         return exit::TOOL_MISSING;
     };
-    // Safety (of the environment change): the process is single-threaded here; the
-    // variable marks every make below this one as nested.
-    std::env::set_var(NESTED_MAKE_ENV, "1");
     let command: Vec<String> = std::iter::once(real.display().to_string())
         .chain(make_args)
         .collect();

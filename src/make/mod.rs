@@ -148,12 +148,19 @@ pub fn run(args: &MakeArgs) -> Result<i32> {
             None => info!("added {}={}", r.variable, r.to),
         }
     }
-    if which::which(program).is_err() {
+    // The make that runs is never dkwrap's own shim link (first on PATH inside dkms), and
+    // a make started below this one that reaches the shim runs the real make unchanged.
+    let Some(real_program) = crate::toolchain::which_all_but_dkwrap(program)
+        .into_iter()
+        .next()
+    else {
         return Err(Error::ToolMissing {
             tool: program.clone(),
             hint: stream::make_install_hint(program),
         });
-    }
+    };
+    // Edition 2021: set_var is safe; no other thread reads the environment here.
+    std::env::set_var(crate::shim::NESTED_MAKE_ENV, "1");
 
     eprintln!("dkwrap make: kernel {}", describe_kernel(&kernel));
     eprintln!(
@@ -169,7 +176,7 @@ pub fn run(args: &MakeArgs) -> Result<i32> {
         Sink::Stdout
     };
     let outcome = stream::run_make(
-        program,
+        &real_program.to_string_lossy(),
         &final_args,
         sink,
         crate::output::progress_allowed(),
