@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# scripts/e2e-dkms.sh - real end-to-end test of `dkwrap make` with Debian's dkms.
+# scripts/e2e-dkms.sh - real end-to-end test of dkwrap with real dkms: Debian's 3.0.10 and
+# upstream 3.4.3 (built once per run from ../shared/tools/dkms-3.4.3.tar.gz).
 #
-# Usage: scripts/e2e-dkms.sh            (DKWRAP=/path/to/dkwrap to skip the release build)
+# Usage: scripts/e2e-dkms.sh     DKWRAP=/path/to/dkwrap tests that binary (e.g. an installed
+#                                /usr/bin/dkwrap) instead of a fresh `cargo build --release`;
+#                                E2E_SECTIONS="3 5" runs only those sections;
+#                                E2E_MATRIX_TREES="thinlto gcc" narrows the matrix;
+#                                E2E_KEEP=1 keeps the work directory.
+# Run as root, as users run dkms (private mount namespaces need it).
 #
 # What it runs (every step prints PASS:/FAIL:/SKIP:/INFO: lines; exit 1 on any FAIL):
 #   1. The dkms package testdata/dkms/modeset-like (an NVIDIA-shaped package: a C++
 #      core built by its own Makefile with `?=` tool defaults, then Kbuild) with its
-#      dkwrap dkms.conf, `dkms add` + `dkms build -k <release> --kernelsourcedir <tree>`
-#      on the clang ThinLTO tree and on the GCC tree. The built module must pass
-#      `dkwrap verify` and `dkwrap verify --against` an unstripped build of the same
-#      package (the same dkms.conf with --strategy skip).
-#   2. The same package with a plain dkms.conf (no dkwrap) on the ThinLTO tree: as
-#      installed (Debian names only clang-19/ld.lld-19), with clang/ld.lld made
-#      available (GNU strip 2.40), and with GNU strip 2.43.1 first on PATH. Records
-#      what dkms runs and prints; asserts that with 2.43.1 dkms reports success while
-#      the module fails `dkwrap verify --against` the unstripped build.
-#   3. The strip shim (dkms-conf/strip-shim): the plain package again, with dkms run
-#      through the `dkms` wrapper, so dkms's own `strip -g` is dkwrap; and the
-#      framework.conf fragment, which dkms 3.0.10 ignores (measured in a private mount
-#      namespace, so /etc is not touched).
+#      dkwrap dkms.conf (`dkwrap make` in MAKE[0]), on the ThinLTO and GCC trees; the
+#      module must pass `dkwrap verify` and `--against` an unstripped build.
+#   2. (merged into 3: the baselines without dkwrap.)
+#   3. The zero-edit integration, as a matrix: `dkwrap dkms install-integration` (into
+#      a prefix per dkms version; idempotence, status, remove-integration leaving
+#      nothing, exit 14 on a file it did not write), then NVIDIA's own dkms.conf
+#      (testdata/dkms/modeset-like/dkms.conf.nvidia: 'make' ... KERNEL_UNAME=${kernelver}
+#      modules, no STRIP line) through `dkms add` + `dkms install`, for dkms {3.0.10,
+#      3.4.3} x tree {thinlto, clang-nolto, gcc, arm64-thinlto} x PATH {debian: versioned
+#      LLVM tools only, arch: unversioned clang/ld.lld/llvm-* links}, GNU strip 2.43.1
+#      first on PATH in every cell; each with the integration and without it (the
+#      baseline). Each installed module must pass `dkwrap verify --against` an unstripped
+#      reference and scripts/elfcheck.py relocdiff. One signing run (MOK pair generated
+#      by dkms, the kernel's sign-file): `verify --cert`, and a module signed before it
+#      was stripped must fail it. Prints the table at the end.
+#      Each cell runs in a private mount namespace: /etc/dkms is the cell's (with or
+#      without dkwrap's drop-in), /lib/modules holds only <release>/build -> the tree and
+#      receives the installed module; the real /etc, /lib/modules and trees are untouched.
 #   4. `dkwrap make -- make -C <tree> M=<dir> modules` on the fixture sources
 #      testdata/src/{basic,modeset-like} for every tree of scripts/ktrees.sh.
 #   5. Bad input: make missing, make failing, kernel tree missing, no module built, a
 #      module that fails verification (directly and through dkms), a package Makefile
 #      that runs GNU strip 2.43.1 itself.
 #
-# Nothing is installed into the system: every dkms call uses a private
-# --dkmstree/--sourcetree/--installtree under a temporary directory, dkms's signing key
-# and sign-file are private too, and `dkms install` is never run. dkms itself is
-# installed with apt when missing (scripts/lib.sh dk_ensure_packages). Kernel trees
-# come from scripts/ktrees.sh (built on first use). GNU strip 2.43.1 comes from
-# ../shared/tools/gnu-strip-2.43.1.xz; the steps that need it SKIP without it.
-# E2E_KEEP=1 keeps the work directory.
+# Nothing is installed into the system: dkms calls use private --dkmstree/--sourcetree
+# (and, outside section 3, --installtree) under a temporary directory; dkms's signing key
+# and sign-file are private too. dkms 3.0.10 is installed with apt when missing
+# (scripts/lib.sh dk_ensure_packages); /lib/modules is created as an empty mount point
+# when absent and removed again. Kernel trees come from scripts/ktrees.sh (built on first
+# use). GNU strip 2.43.1 comes from ../shared/tools/gnu-strip-2.43.1.xz; the steps that
+# need it SKIP without it.
 set -uo pipefail
 DK_SELF=e2e-dkms
 # shellcheck source=scripts/lib.sh
@@ -42,6 +53,8 @@ PKGVER=1.0
 MODNAME=modeset-like
 PASSES=0 FAILS=0 SKIPS=0
 
+# E2E_SECTIONS="3 5" runs only those sections (default: all).
+want_section() { [[ " ${E2E_SECTIONS:-1 3 4 5} " == *" $1 "* ]]; }
 pass() { printf 'PASS: %s\n' "$*"; PASSES=$((PASSES + 1)); }
 fail() { printf 'FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
 skip() { printf 'SKIP: %s\n' "$*"; SKIPS=$((SKIPS + 1)); }
@@ -67,12 +80,15 @@ fi
 DKWRAP=$(readlink -f "$DKWRAP")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkwrap-e2e.XXXXXX")
+mkdir -p "$WORK/logs"
 cleanup() {
     if [ "${E2E_KEEP:-}" = 1 ] || [ "$FAILS" -gt 0 ]; then
         dk_log "work directory kept: $WORK"
     else
         rm -rf "$WORK"
     fi
+    [ "${CREATED_LIB_MODULES:-}" = 1 ] && rmdir /lib/modules 2>/dev/null
+    return 0
 }
 trap cleanup EXIT
 
@@ -85,10 +101,6 @@ ARCH_DIR=$(uname -m)
 # dkwrap on PATH (the dkms.conf files call it by name)
 mkdir -p "$WORK/bin"
 ln -s "$DKWRAP" "$WORK/bin/dkwrap"
-# "clang/ld.lld made available": what users do after `make: clang: No such file`
-mkdir -p "$WORK/llvm-alias"
-ln -s "$(command -v clang-19)" "$WORK/llvm-alias/clang"
-ln -s "$(command -v ld.lld-19)" "$WORK/llvm-alias/ld.lld"
 # GNU strip 2.43.1 (exits 0 after corrupting ThinLTO modules)
 GNU243=
 if [ -f "$DK_REPO/../shared/tools/gnu-strip-2.43.1.xz" ]; then
@@ -171,16 +183,25 @@ verify_ok() { "$DKWRAP" verify "$@" >"$WORK/verify.out" 2>&1; }
 # (grep -c reads all of its input: with grep -q, pipefail would see llvm-readelf's SIGPIPE)
 has_debug_info() { [ "$(llvm-readelf-19 -S "$1" | grep -c '\.debug_info')" -gt 0 ]; }
 no_debug_info() { ! has_debug_info "$1"; }
+expect_rc() { # WANT DESC OUTFILE PATTERN CMD...
+    local want=$1 desc=$2 out=$3 pat=$4; shift 4
+    "$@" >"$out" 2>&1
+    local rc=$?
+    if [ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$out"; then
+        pass "$desc (exit $rc)"
+    else
+        fail "$desc: wanted exit $want and /$pat/, got exit $rc"; show "$out"
+    fi
+}
 lacks() { [ "$(grep -Ec -- "$1" "$2")" -eq 0 ]; }
 
 DKWRAP_CONF=$DK_REPO/testdata/dkms/modeset-like/dkms.conf
-PLAIN_CONF=$DK_REPO/testdata/dkms/modeset-like/dkms.conf.plain
 conf_variant "$DKWRAP_CONF" "$WORK/dkwrap-skip.conf" 's/--strategy auto/--strategy skip/'
-cp "$PLAIN_CONF" "$WORK/plain-nostrip.conf" && echo 'STRIP[0]="no"' >>"$WORK/plain-nostrip.conf"
 
 # ---------------------------------------------------------------------------
 # 1. through dkwrap: ThinLTO and GCC trees
 # ---------------------------------------------------------------------------
+if want_section 1; then
 for t in thinlto gcc; do
     ktree=$THIN; [ "$t" = gcc ] && ktree=$GCCT
     run_dkms "dkwrap-$t-skip" "dkwrap-$t" "$ktree" "$WORK/dkwrap-skip.conf"
@@ -218,102 +239,334 @@ for t in thinlto gcc; do
     info "[$t] sizes: unstripped $(stat -c %s "$ref"), through dkwrap $(stat -c %s "$BUILT")"
 done
 
+fi # section 1
 # ---------------------------------------------------------------------------
-# 2. the plain dkms.conf on the ThinLTO tree: what dkms does unprotected
+# 3. the zero-edit integration (dkwrap dkms install-integration), as a matrix:
+if want_section 3; then
+#    dkms {3.0.10, 3.4.3} x tree {thinlto, clang-nolto, gcc} x PATH {debian, arch},
+#    NVIDIA's own dkms.conf (testdata/dkms/modeset-like/dkms.conf.nvidia), each cell
+#    with dkwrap's integration and without it (the baseline)
 # ---------------------------------------------------------------------------
-run_dkms plain-as-installed plain "$THIN" "$PLAIN_CONF"
-if [ "$DKMS_RC" -ne 0 ] && grep -Eq '(clang|ld\.lld): No such file or directory' "$MAKE_LOG"; then
-    pass "[plain] as installed, dkms's appended CC=clang/LD=ld.lld fail: $(grep -Em1 '(clang|ld\.lld): No such file' "$MAKE_LOG")"
-else
-    fail "[plain] expected 'clang/ld.lld: No such file or directory' (dkms exit $DKMS_RC)"
-fi
-info "[plain-as-installed] make.log:"; show "$MAKE_LOG"
+NVIDIA_CONF=$DK_REPO/testdata/dkms/modeset-like/dkms.conf.nvidia
+SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+read -ra MATRIX_TREES <<<"${E2E_MATRIX_TREES:-thinlto clang-nolto gcc arm64-thinlto}"
+TABLE=()
+# Arch's PATH shape: unversioned LLVM tools (Debian has only clang-19, ld.lld-19, ...).
+mkdir -p "$WORK/arch-bin"
+for tool in clang clang++ ld.lld llvm-strip llvm-ar llvm-nm llvm-objcopy llvm-objdump llvm-readelf; do
+    ln -s "$(command -v "$tool-19")" "$WORK/arch-bin/$tool"
+done
 
-run_dkms plain-reference plain "$THIN" "$WORK/plain-nostrip.conf" "$WORK/llvm-alias"
-REF_PLAIN=$WORK/ref-plain.ko
-if [ "$DKMS_RC" -eq 0 ] && [ -n "$BUILT" ]; then
-    cp "$BUILT" "$REF_PLAIN"
-    pass "[plain] unstripped reference (clang/ld.lld available, STRIP[0]=no)"
-else
-    fail "[plain] unstripped reference build (dkms exit $DKMS_RC)"; REF_PLAIN=
-fi
-
-run_dkms plain-gnu-2.40 plain "$THIN" "$PLAIN_CONF" "$WORK/llvm-alias"
-if [ "$DKMS_RC" -eq 0 ] && [ -n "$BUILT" ]; then
-    pass "[plain] with binutils $(strip --version | head -n1 | awk '{print $NF}') strip: dkms reports success (exit 0)"
-    check "[plain] ... after strip printed 'file format not recognized'" grep -q 'strip: .*: file format not recognized' "$DKMS_OUT"
-    check "[plain] ... and kept the module unstripped (debug information still there)" has_debug_info "$BUILT"
-    if [ -n "$REF_PLAIN" ]; then
-        check "[plain] ... byte for byte the unstripped build (signed the same way)" cmp -s "$REF_PLAIN" "$BUILT"
+# dkms 3.4.3, built once per run from ../shared/tools with its own `make install` into
+# a DESTDIR (Debian's /usr/sbin/dkms and /etc/dkms stay as they are).
+DKMS_BINS=("3.0.10:$(command -v dkms)")
+cp -a /etc/dkms "$WORK/etc-3.0.10"
+D343_TAR=$DK_REPO/../shared/tools/dkms-3.4.3.tar.gz
+if [ -f "$D343_TAR" ]; then
+    mkdir -p "$WORK/dkms-3.4.3-src"
+    tar -xzf "$D343_TAR" -C "$WORK/dkms-3.4.3-src"
+    if make -C "$WORK/dkms-3.4.3-src/dkms-3.4.3" install DESTDIR="$WORK/dkms-3.4.3" >"$WORK/logs/dkms-3.4.3.install.log" 2>&1; then
+        DKMS_BINS+=("3.4.3:$WORK/dkms-3.4.3/usr/sbin/dkms")
+        cp -a "$WORK/dkms-3.4.3/etc/dkms" "$WORK/etc-3.4.3"
+        pass "[matrix] upstream dkms built and installed into a DESTDIR: $("$WORK/dkms-3.4.3/usr/sbin/dkms" --version)"
+    else
+        fail "[matrix] dkms 3.4.3: make install failed"; show "$WORK/logs/dkms-3.4.3.install.log"
     fi
 else
-    info "[plain-gnu-2.40] dkms exit status $DKMS_RC"
+    skip "[matrix] ../shared/tools/dkms-3.4.3.tar.gz absent: dkms 3.4.3 cells skipped"
 fi
 
-if [ -n "$GNU243" ]; then
-    run_dkms plain-gnu-2.43.1 plain "$THIN" "$PLAIN_CONF" "$GNU243:$WORK/llvm-alias"
-    if [ "$DKMS_RC" -eq 0 ] && [ -n "$BUILT" ]; then
-        pass "[plain] with GNU strip 2.43.1 first on PATH: dkms reports success (exit 0)"
-        check "[plain] ... after strip printed 'invalid entry ... in group'" grep -q 'invalid entry (0x[0-9a-f]*) in group' "$DKMS_OUT"
-        check "[plain] ... and 'BFD (GNU Binutils) 2.43.1 assertion fail'" grep -q 'BFD (GNU Binutils) 2.43.1 assertion fail' "$DKMS_OUT"
-        if [ -n "$REF_PLAIN" ]; then
-            if verify_ok --against "$REF_PLAIN" "$BUILT"; then r=0; else r=$?; fi
-            info "[plain-gnu-2.43.1] dkwrap verify --against the unstripped build: exit $r"; show "$WORK/verify.out"
-            if [ "$r" -ne 0 ]; then
-                pass "[plain] the module dkms signed and kept FAILS the equivalence proof (exit $r): the failure dkwrap prevents"
+# The integration, into a prefix per dkms version (a copy of that dkms's /etc/dkms under
+# it). The cells bind the prefix's etc/dkms over /etc/dkms in a private mount namespace.
+tree_listing() { (cd "$1" && find . -printf '%p %y %l %m\n' | sort && find . -type f -exec sha256sum {} + | sort); }
+for entry in "${DKMS_BINS[@]}"; do
+    v=${entry%%:*} bin=${entry#*:} P=$WORK/integ-$v
+    mkdir -p "$P/etc" && cp -a "$WORK/etc-$v" "$P/etc/dkms"
+    tree_listing "$P" >"$WORK/integ-$v.before"
+    if "$DKWRAP" dkms install-integration --prefix "$P" --dkms "$bin" >"$WORK/logs/integ-$v.out" 2>&1; then
+        pass "[integration $v] install-integration: $(tail -n1 "$WORK/logs/integ-$v.out")"
+    else
+        fail "[integration $v] install-integration (exit $?)"; show "$WORK/logs/integ-$v.out"; continue
+    fi
+    show "$WORK/logs/integ-$v.out"
+    tree_listing "$P" >"$WORK/integ-$v.after"
+    "$DKWRAP" dkms install-integration --prefix "$P" --dkms "$bin" >"$WORK/logs/integ-$v.again" 2>&1
+    tree_listing "$P" >"$WORK/integ-$v.again.listing"
+    check "[integration $v] a second install changes nothing (same files, links, modes, hashes)" \
+        cmp -s "$WORK/integ-$v.after" "$WORK/integ-$v.again.listing"
+    check "[integration $v] ... and says so" grep -q 'already installed' "$WORK/logs/integ-$v.again"
+    check "[integration $v] status: active" "$DKWRAP" dkms status --prefix "$P" --dkms "$bin"
+done
+
+# in_ns SRC DEST [SRC DEST ...] -- CMD...: CMD in a private mount namespace with each SRC
+# bound over DEST (the real /etc/dkms, /lib/modules and kernel trees are not touched).
+in_ns() {
+    unshare -m --propagation private bash -c '
+        while [ "$1" != -- ]; do
+            case $1 in
+                overlay:*) mount -t overlay overlay -o "lowerdir=$2,upperdir=${1#overlay:}/u,workdir=${1#overlay:}/w" "$2" ;;
+                *) mount --bind "$1" "$2" ;;
+            esac || exit 97
+            shift 2
+        done
+        shift; exec "$@"' in_ns "$@"
+}
+# Debian's PATH shape: versioned LLVM tools only. Unversioned ones this machine has in
+# /usr/bin (the `clang`/`lld` packages: clang 14 on Debian 12) are hidden from the cell by
+# an overlay with whiteouts.
+DEB_OV=$WORK/debian-usr-bin
+mkdir -p "$DEB_OV/u" "$DEB_OV/w"
+for f in /usr/bin/clang /usr/bin/clang++ /usr/bin/clang-cpp /usr/bin/ld.lld /usr/bin/lld /usr/bin/llvm-*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    [[ ${f##*/} =~ -[0-9]+$ ]] && continue
+    mknod "$DEB_OV/u/${f##*/}" c 0 0
+done
+if ! in_ns "overlay:$DEB_OV" /usr/bin -- sh -c '! command -v clang >/dev/null' 2>/dev/null; then
+    info "overlayfs unavailable or not hiding: the debian PATH shape is this machine's /usr/bin as is"
+    DEB_OV=
+fi
+if [ -n "$DEB_OV" ]; then rm -rf "$DEB_OV/w"; mkdir -p "$DEB_OV/w"; fi
+[ -d /lib/modules ] || { mkdir -p /lib/modules && CREATED_LIB_MODULES=1; }
+
+# matrix_cell ID DKMS_VERSION TREE SHAPE WITH [sign]: `dkms add` + `dkms install` of the
+# package with CELL_CONF (default NVIDIA's) in a private namespace where /etc/dkms is the
+# cell's (WITH=dkwrap: with dkwrap's integration; baseline: without; ref: the dkwrap
+# dkms.conf with --strategy skip) and /lib/modules holds only <release>/build -> the tree
+# (NVIDIA's Makefile finds the kernel there; dkms installs there). Every cell of a tree
+# shares one dkms tree path (see run_dkms). Sets CELL_RC, CELL_OUT, CELL_LOG, CELL_KO.
+matrix_cell() {
+    local id=$1 v=$2 t=$3 shape=$4 with=$5 sign=${6:-}
+    local ktree; ktree=$(tree "$t")
+    local slot=$WORK/m/$t
+    rm -rf "$slot"
+    mkdir -p "$slot/tree" "$slot/source" "$slot/lib-modules/$KVER"
+    ln -s "$ktree" "$slot/lib-modules/$KVER/build"
+    make_source "$slot/source/$PKG-$PKGVER" "${CELL_CONF:-$NVIDIA_CONF}"
+    local path=$SYS_PATH etc=$WORK/etc-$v dkms_cmd
+    [ "$shape" = arch ] && path=$WORK/arch-bin:$path
+    [ -n "$GNU243" ] && path=$GNU243:$path
+    dkms_cmd=$(for e in "${DKMS_BINS[@]}"; do [ "${e%%:*}" = "$v" ] && echo "${e#*:}"; done)
+    case $with in
+        dkwrap)
+            etc=$WORK/integ-$v/etc/dkms
+            # dkms < 3.3: the wrapper, found by name as root's PATH finds it
+            if [ -x "$WORK/integ-$v/usr/local/sbin/dkms" ]; then
+                path=$WORK/integ-$v/usr/local/sbin:$path dkms_cmd=dkms
+            fi ;;
+        ref) path=$WORK/bin:$path ;;
+    esac
+    local binds=("$etc" /etc/dkms "$slot/lib-modules" /lib/modules)
+    [ "$shape" = debian ] && [ -n "$DEB_OV" ] && binds+=("overlay:$DEB_OV" /usr/bin)
+    [ -n "$sign" ] && binds+=("$WORK/sign-$t.auto.conf" "$ktree/include/config/auto.conf"
+        "$WORK/sign-$t.config" "$ktree/.config")
+    local opts=(-m "$PKG" -v "$PKGVER" --dkmstree "$slot/tree" --sourcetree "$slot/source")
+    CELL_OUT=$WORK/logs/$id.dkms.out
+    local t0; t0=$(dk_now)
+    in_ns "${binds[@]}" -- env PATH="$path" try_sign_modules=true bash -c \
+        '"$1" add "${@:3}" >/dev/null && "$1" install -k "$2" "${@:3}"' cell "$dkms_cmd" "$KVER" "${opts[@]}" \
+        >"$CELL_OUT" 2>&1
+    CELL_RC=$?
+    CELL_LOG=$WORK/logs/$id.make.log
+    local log=$slot/tree/$PKG/$PKGVER/$KVER/$ARCH_DIR/log/make.log
+    [ -f "$log" ] || log=$slot/tree/$PKG/$PKGVER/build/make.log
+    cp "$log" "$CELL_LOG" 2>/dev/null || : >"$CELL_LOG"
+    CELL_KO=
+    local ko; ko=$(find "$slot/lib-modules/$KVER" -name "$MODNAME.ko*" -type f | head -n1)
+    if [ -n "$ko" ]; then CELL_KO=$WORK/logs/$id.ko; cp "$ko" "$CELL_KO"; fi
+    info "[$id] dkms ($v, $t, $shape PATH, $with) exit $CELL_RC in $(dk_elapsed "$t0")s; installed: ${ko:-none}"
+}
+
+# Why a module is not acceptable ("" when it is): installed, no debug information left,
+# proven equal to the reference minus debug information, relocations equal by meaning
+# (scripts/elfcheck.py, llvm-readelf based, independent of dkwrap).
+judge_module() { # KO REF
+    [ -n "$1" ] || { echo "no module installed"; return; }
+    if ! "$DKWRAP" verify --against "$2" "$1" >"$1.verify" 2>&1; then
+        echo "proof FAILS ($(grep -c ': error: ' "$1.verify") differences; first: $(grep -m1 ': error: ' "$1.verify" | sed 's/^.*: error: //' | cut -c1-70))"
+        return
+    fi
+    local rd; rd=$(python3 "$DK_REPO/scripts/elfcheck.py" relocdiff "$2" "$1" 2>&1)
+    case $rd in *changed=0\ *) ;; *) echo "elfcheck relocdiff: $rd"; return ;; esac
+    has_debug_info "$1" && { echo "debug information left"; return; }
+    echo ""
+}
+
+# What the baseline did, in a few words.
+baseline_outcome() {
+    if [ "$CELL_RC" -ne 0 ] || [ -z "$CELL_KO" ]; then
+        local why
+        why=$(grep -m1 -E 'No such file|error:|unknown argument|unrecognized|not found' "$CELL_LOG" | sed 's/^ *//' | cut -c1-90)
+        echo "build FAILS (dkms exit $CELL_RC): ${why:-see make.log}"
+        return
+    fi
+    local notes="" j
+    grep -q '^g++ ' "$CELL_LOG" && [ "$2" != gcc ] && notes="C++ core built by g++ (the package's CXX ?= g++); "
+    grep -q 'assertion fail' "$CELL_OUT" && notes="${notes}strip printed 'BFD assertion fail' and exited 0; "
+    grep -q 'file format not recognized' "$CELL_OUT" && notes="${notes}strip: file format not recognized; "
+    j=$(judge_module "$CELL_KO" "$1")
+    if [ -n "$j" ]; then echo "dkms exit 0, installed; ${notes}$j"
+    else echo "dkms exit 0, installed; ${notes}module correct"; fi
+}
+
+for t in "${MATRIX_TREES[@]}"; do
+    tree "$t" >/dev/null || { fail "[matrix $t] no tree"; continue; }
+    # the unstripped reference: the same package built by dkwrap make --strategy skip
+    CELL_CONF=$WORK/dkwrap-skip.conf matrix_cell "ref-$t" 3.0.10 "$t" debian ref
+    REF=$WORK/ref-matrix-$t.ko
+    if [ "$CELL_RC" -eq 0 ] && [ -n "$CELL_KO" ] && has_debug_info "$CELL_KO"; then
+        cp "$CELL_KO" "$REF"
+    else
+        fail "[matrix $t] unstripped reference (exit $CELL_RC)"; show "$CELL_OUT"; show "$CELL_LOG"; continue
+    fi
+    for entry in "${DKMS_BINS[@]}"; do
+        v=${entry%%:*}
+        for shape in debian arch; do
+            id=$v-$t-$shape
+            matrix_cell "$id" "$v" "$t" "$shape" dkwrap
+            why=$(judge_module "$CELL_KO" "$REF")
+            if [ "$CELL_RC" -eq 0 ] && [ -z "$why" ] && grep -q '^dkwrap make: running: ' "$CELL_LOG" &&
+               lacks 'assertion fail|invalid entry' "$CELL_OUT"; then
+                how=$(grep -m1 -oE 'stripped \([^)]*\)' "$CELL_LOG" | sed -e 's|/usr/bin/||' -e "s|${GNU243:-/nonexistent}/strip|GNU strip 2.43.1|")
+                with="OK: ${how:-stripped}, proven, elfcheck equal"
+                pass "[matrix $id] NVIDIA's dkms.conf through dkwrap's integration: $with"
             else
-                fail "[plain] expected the GNU-strip-2.43.1 module to fail the equivalence proof"
+                with="FAIL: ${why:-dkms exit $CELL_RC}"
+                fail "[matrix $id] $with"; show "$CELL_OUT"; show "$CELL_LOG"
             fi
-        fi
-    else
-        fail "[plain] with GNU strip 2.43.1: expected dkms to report success (exit $DKMS_RC)"
-    fi
-else
-    skip "[plain] GNU strip 2.43.1 run (no ../shared)"
-fi
+            if [ "$t" = thinlto ] && [ "$shape" = debian ]; then
+                info "[matrix $id] make.log:"; show "$CELL_LOG"
+            fi
+            matrix_cell "base-$id" "$v" "$t" "$shape" baseline
+            base=$(baseline_outcome "$REF" "$t")
+            info "[matrix base-$id] without dkwrap: $base"
+            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %s' "$v" "$t" "$shape" "$with" "$base")")
+        done
+    done
+done
 
-# ---------------------------------------------------------------------------
-# 3. strip shim: dkms's own `strip -g` is dkwrap
-# ---------------------------------------------------------------------------
-"$DK_REPO/dkms-conf/strip-shim/install.sh" --dkwrap "$DKWRAP" --real-dkms "$(command -v dkms)" \
-    --shim-dir "$WORK/shim" --wrapper "$WORK/sbin/dkms" >/dev/null
-if [ -n "$GNU243" ] && [ -n "$REF_PLAIN" ]; then
-    run_dkms shim-wrapper plain "$THIN" "$PLAIN_CONF" "$GNU243:$WORK/llvm-alias" "$WORK/sbin/dkms"
-    if [ "$DKMS_RC" -eq 0 ] && [ -n "$BUILT" ]; then
-        pass "[shim] plain dkms.conf through the dkms wrapper: dkms reports success"
-        check "[shim] strip printed no BFD assertion" lacks 'assertion fail' "$DKMS_OUT"
-        check "[shim] the module passes the equivalence proof (strip -g was dkwrap)" verify_ok --against "$REF_PLAIN" "$BUILT"
-        check "[shim] and has no debug information left" no_debug_info "$BUILT"
-    else
-        fail "[shim] dkms build through the wrapper (exit $DKMS_RC)"; show "$MAKE_LOG"
-    fi
-    # framework.conf fragment, in a private mount namespace (the real /etc is untouched)
-    mkdir -p "$WORK/etc-dkms/framework.conf.d"
-    cp /etc/dkms/framework.conf "$WORK/etc-dkms/" 2>/dev/null || true
-    sed -e "s|@SHIM_DIR@|$WORK/shim|g" "$DK_REPO/dkms-conf/strip-shim/framework.conf" \
-        >"$WORK/etc-dkms/framework.conf.d/dkwrap-strip.conf"
-    cat >"$WORK/dkms-ns" <<EOF
-#!/bin/sh
-exec unshare -m --propagation private sh -c 'mount --bind "$WORK/etc-dkms" /etc/dkms && exec dkms "\$@"' dkms "\$@"
-EOF
-    chmod +x "$WORK/dkms-ns"
-    if unshare -m --propagation private true 2>/dev/null; then
-        run_dkms shim-framework-conf plain "$THIN" "$PLAIN_CONF" "$GNU243:$WORK/llvm-alias" "$WORK/dkms-ns"
-        if grep -q 'assertion fail' "$DKMS_OUT"; then
-            pass "[shim] framework.conf's PATH is ignored by $DKMS_VERSION (GNU strip still ran), as dkms-conf/README.md says"
+# Debian's kernel hook with dkms 3.0.10 and the wrapper: the package is added the usual
+# way (/usr/src/<pkg>-<ver>, /var/lib/dkms: private binds), then the kernel's postinst
+# hook /etc/kernel/postinst.d/dkms runs dkms_autoinstaller, which runs `dkms autoinstall`
+# by name: the wrapper (first in root's PATH) must be what it finds.
+hook_cell() { # ID CONF WITH(dkwrap|ref)
+    local id=$1 conf=$2 with=$3 ktree; ktree=$(tree thinlto)
+    local h=$WORK/hook
+    rm -rf "$h"; mkdir -p "$h/var-lib-dkms" "$h/usr-src" "$h/lib-modules/$KVER"
+    ln -s "$ktree" "$h/lib-modules/$KVER/build"
+    make_source "$h/usr-src/$PKG-$PKGVER" "$conf"
+    local path=$SYS_PATH etc=$WORK/etc-3.0.10
+    [ "$with" = dkwrap ] && path=$WORK/integ-3.0.10/usr/local/sbin:$path etc=$WORK/integ-3.0.10/etc/dkms
+    [ "$with" = ref ] && path=$WORK/bin:$path
+    [ -n "$GNU243" ] && path=$GNU243:$path
+    CELL_OUT=$WORK/logs/$id.dkms.out
+    in_ns "$etc" /etc/dkms "$h/lib-modules" /lib/modules "$h/var-lib-dkms" /var/lib/dkms \
+        "$h/usr-src" /usr/src ${DEB_OV:+"overlay:$DEB_OV" /usr/bin} -- env PATH="$path" \
+        sh -c 'dkms add -m "$1" -v "$2" >/dev/null && /etc/kernel/postinst.d/dkms "$3"' hook "$PKG" "$PKGVER" "$KVER" \
+        >"$CELL_OUT" 2>&1
+    CELL_RC=$?
+    CELL_LOG=$WORK/logs/$id.make.log
+    cp "$h/var-lib-dkms/$PKG/$PKGVER/$KVER/$ARCH_DIR/log/make.log" "$CELL_LOG" 2>/dev/null || : >"$CELL_LOG"
+    CELL_KO=
+    local ko; ko=$(find "$h/lib-modules/$KVER" -name "$MODNAME.ko*" -type f | head -n1)
+    if [ -n "$ko" ]; then CELL_KO=$WORK/logs/$id.ko; cp "$ko" "$CELL_KO"; fi
+    info "[$id] dkms add + kernel postinst hook exit $CELL_RC; installed: ${ko:-none}"
+}
+if [ -f "$WORK/integ-3.0.10/usr/local/sbin/dkms" ] && tree thinlto >/dev/null; then
+    hook_cell hook-ref "$WORK/dkwrap-skip.conf" ref
+    if [ -n "$CELL_KO" ] && has_debug_info "$CELL_KO"; then
+        cp "$CELL_KO" "$WORK/ref-hook.ko"
+        hook_cell hook-3.0.10 "$NVIDIA_CONF" dkwrap
+        why=$(judge_module "$CELL_KO" "$WORK/ref-hook.ko")
+        if [ -z "$why" ] && grep -q '^dkwrap make: running: ' "$CELL_LOG"; then
+            pass "[matrix hook] Debian's kernel postinst hook (dkms_autoinstaller -> dkms autoinstall) went through the wrapper: module installed, proven, elfcheck equal"
+            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %s' 3.0.10 thinlto debian "OK: stripped, proven, elfcheck equal" "(kernel postinst hook: dkms autoinstall)")")
         else
-            info "[shim] framework.conf's PATH took effect on $DKMS_VERSION: update dkms-conf/README.md"
+            fail "[matrix hook] kernel postinst hook: ${why:-the build did not run through dkwrap make}"; show "$CELL_OUT"; show "$CELL_LOG"
         fi
     else
-        skip "[shim] framework.conf measurement (unshare -m not permitted)"
+        fail "[matrix hook] unstripped reference through the hook"; show "$CELL_OUT"
     fi
-else
-    skip "[shim] needs GNU strip 2.43.1 and the plain reference build"
 fi
 
+# One signing run: the ThinLTO tree seen with CONFIG_MODULE_SIG_HASH="sha512" (its
+# auto.conf and .config bound over the real ones in the namespace), dkms 3.4.3 (else
+# 3.0.10) with dkwrap's integration, a MOK pair dkms generates itself, the kernel's
+# scripts/sign-file. dkms strips (dkwrap), then signs: the installed module must carry a
+# signature that verifies with the MOK certificate over the stripped, proven bytes.
+if [ -x "$sign_file" ] && [ -f "$WORK/ref-matrix-thinlto.ko" ]; then
+    ktree=$(tree thinlto)
+    for f in auto.conf:include/config/auto.conf config:.config; do
+        { cat "$ktree/${f#*:}"; printf 'CONFIG_MODULE_SIG=y\nCONFIG_MODULE_SIG_HASH="sha512"\n'; } \
+            >"$WORK/sign-thinlto.${f%%:*}"
+    done
+    sv=${DKMS_BINS[-1]%%:*}
+    rm -f "$mok_signing_key" "$mok_certificate"
+    matrix_cell "sign-$sv-thinlto" "$sv" thinlto debian dkwrap sign
+    if [ "$CELL_RC" -eq 0 ] && [ -n "$CELL_KO" ] && grep -q 'Signing module' "$CELL_OUT"; then
+        pass "[matrix sign $sv] dkms stripped through dkwrap and signed with the MOK pair it generated"
+        check "[matrix sign] the module ends in a signature" \
+            sh -c 'tail -c 28 "$1" | grep -q "~Module signature appended~"' sh "$CELL_KO"
+        check "[matrix sign] dkwrap verify --cert: the signature is valid for the module's bytes" \
+            verify_ok --cert "$mok_certificate" "$CELL_KO"
+        show "$WORK/verify.out"
+        check "[matrix sign] proven equal to the unstripped reference minus debug information" \
+            verify_ok --against "$WORK/ref-matrix-thinlto.ko" "$CELL_KO"
+        why=$(judge_module "$CELL_KO" "$WORK/ref-matrix-thinlto.ko")
+        SIGN_ROW="$(printf '%-7s %-12s %-7s | %-58s | %s' "$sv" thinlto debian "${why:-OK: stripped, proven, signed, verify --cert valid}" "(signing run)")"
+        TABLE+=("$SIGN_ROW")
+        # A module signed BEFORE it was stripped (the signature of the unstripped bytes,
+        # appended to the stripped ones): verify --cert must reject it.
+        # (dkms 3.0.10 signed the reference with its own key: cut that signature off first)
+        ref=$WORK/unsigned-ref.ko
+        python3 -c 'import sys, struct
+b = open(sys.argv[1], "rb").read(); m = b"~Module signature appended~\n"
+if b.endswith(m):
+    b = b[:-len(m) - 12 - struct.unpack(">I", b[-len(m) - 4:-len(m)])[0]]
+open(sys.argv[2], "wb").write(b)' "$WORK/ref-matrix-thinlto.ko" "$ref"
+        cp "$ref" "$WORK/signed-first.ko"
+        "$sign_file" sha512 "$mok_signing_key" "$mok_certificate" "$WORK/signed-first.ko"
+        "$DKWRAP" strip --strategy native -o "$WORK/stripped-after.ko" "$ref" >/dev/null 2>&1
+        { cat "$WORK/stripped-after.ko"; tail -c +$(($(stat -c %s "$ref") + 1)) "$WORK/signed-first.ko"; } \
+            >"$WORK/signed-then-stripped.ko"
+        if verify_ok --cert "$mok_certificate" "$WORK/signed-then-stripped.ko"; then
+            fail "[matrix sign] a module signed before it was stripped passed verify --cert"
+        else
+            pass "[matrix sign] a module signed before it was stripped fails verify --cert: $(grep -m1 -i 'signature' "$WORK/verify.out" | sed 's/^.*: error: //' | cut -c1-100)"
+        fi
+    else
+        fail "[matrix sign $sv] signing run (dkms exit $CELL_RC)"; show "$CELL_OUT"
+    fi
+else
+    skip "[matrix sign] no sign-file or no ThinLTO reference"
+fi
+
+# remove-integration leaves the prefix as it was; a file dkwrap did not write is never
+# overwritten (exit 14, one line, nothing changed).
+for entry in "${DKMS_BINS[@]}"; do
+    v=${entry%%:*} bin=${entry#*:} P=$WORK/integ-$v
+    [ -f "$WORK/integ-$v.before" ] || continue
+    "$DKWRAP" dkms remove-integration --prefix "$P" >"$WORK/logs/integ-$v.remove" 2>&1
+    tree_listing "$P" >"$WORK/integ-$v.removed"
+    if cmp -s "$WORK/integ-$v.before" "$WORK/integ-$v.removed"; then
+        pass "[integration $v] remove-integration leaves nothing of dkwrap behind"
+    else
+        fail "[integration $v] remove-integration left:"; diff "$WORK/integ-$v.before" "$WORK/integ-$v.removed" | sed 's/^/    | /'
+    fi
+    if [ "$v" = 3.0.10 ]; then user_file=$P/usr/local/sbin/dkms; else user_file=$P/etc/dkms/framework.conf.d/dkwrap.conf; fi
+    mkdir -p "$(dirname "$user_file")" && echo '# the administrator'"'"'s own file' >"$user_file"
+    tree_listing "$P" >"$WORK/integ-$v.user"
+    expect_rc 14 "[integration $v] install-integration refuses to overwrite $(basename "$user_file") it did not write" \
+        "$WORK/logs/integ-$v.refused" 'was not written by dkwrap' \
+        "$DKWRAP" dkms install-integration --prefix "$P" --dkms "$bin"
+    check "[integration $v] ... in one line" test "$(wc -l <"$WORK/logs/integ-$v.refused")" -eq 1
+    tree_listing "$P" >"$WORK/integ-$v.user-after"
+    check "[integration $v] ... and changes nothing" cmp -s "$WORK/integ-$v.user" "$WORK/integ-$v.user-after"
+done
+fi # section 3
 # ---------------------------------------------------------------------------
 # 4. dkwrap make directly on the fixture sources, every tree
 # ---------------------------------------------------------------------------
+if want_section 4; then
 fresh() { rm -rf "$2"; mkdir -p "$(dirname "$2")"; cp -r "$DK_REPO/testdata/src/$1" "$2"; } # SRC DIR
 for t in thinlto clang-nolto gcc arm64-thinlto; do
     ktree=$(tree "$t") || { fail "[direct $t] no tree"; continue; }
@@ -336,19 +589,11 @@ for t in thinlto clang-nolto gcc arm64-thinlto; do
     done
 done
 
+fi # section 4
 # ---------------------------------------------------------------------------
 # 5. bad input
 # ---------------------------------------------------------------------------
-expect_rc() { # WANT DESC OUTFILE PATTERN CMD...
-    local want=$1 desc=$2 out=$3 pat=$4; shift 4
-    "$@" >"$out" 2>&1
-    local rc=$?
-    if [ "$rc" -eq "$want" ] && grep -Eq -- "$pat" "$out"; then
-        pass "$desc (exit $rc)"
-    else
-        fail "$desc: wanted exit $want and /$pat/, got exit $rc"; show "$out"
-    fi
-}
+if want_section 5; then
 B=$WORK/bad
 mkdir -p "$B"
 
@@ -419,6 +664,12 @@ else
     skip "[bad] package Makefile running GNU strip 2.43.1 (no ../shared)"
 fi
 
+fi # section 5
 # ---------------------------------------------------------------------------
+if [ ${#TABLE[@]} -gt 0 ]; then
+    printf '\nNVIDIA dkms.conf (unmodified), GNU strip 2.43.1 first on PATH:\n'
+    printf '%-7s %-12s %-7s | %-62s | %s\n' dkms tree PATH 'with dkwrap dkms install-integration' 'baseline: without dkwrap'
+    printf '%s\n' "${TABLE[@]}"
+fi
 printf '\ne2e-dkms: %d passed, %d failed, %d skipped (%s, %s)\n' "$PASSES" "$FAILS" "$SKIPS" "$DKMS_VERSION" "$KVER"
 [ "$FAILS" -eq 0 ]

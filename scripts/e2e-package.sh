@@ -227,7 +227,7 @@ if [ -n "${INTEGRATION:-}" ]; then
         # (the package is called dkwrap-modeset-like: match dkwrap make's own lines only)
         check "make.log: dkwrap make ran the build" grep -q '^dkwrap make: kernel ' "$WORK/integrated.make.log"
         check "make.log: dkwrap make stripped and verified the module" \
-            grep -Eq '^dkwrap make: .*modeset-like\.ko: stripped .*, verified$' "$WORK/integrated.make.log"
+            grep -Eq '^dkwrap make: .*modeset-like\.ko: stripped .*, verified: OK$' "$WORK/integrated.make.log"
         check "the module has no debug information left" no_debug_info "$WORK/integrated.ko"
         if /usr/bin/dkwrap verify --kernel-dir "$THIN" "$WORK/integrated.ko" >"$WORK/verify.out" 2>&1; then
             pass "dkwrap verify --kernel-dir <thinlto> passes the module dkms built"

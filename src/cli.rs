@@ -28,7 +28,9 @@ pub const VERSION: &str = concat!(
         and still exits 0). dkwrap detects the kernel's toolchain, builds with a consistent LLVM \
         toolchain, strips with a tool that is correct for the module, proves every output equal to \
         its input minus debug information, and explains broken NVIDIA/DKMS installs.\n\n\
-        Invoked as `strip` (a symlink), dkwrap behaves as `dkwrap strip`.",
+        Invoked as `strip`, `llvm-strip` or `make` (the links of the shim directory that \
+        `dkwrap dkms install-integration` puts first on dkms's PATH), dkwrap is a GNU-compatible \
+        strip drop-in for kernel modules, or runs module builds as `dkwrap make`.",
     after_long_help = crate::exit::help_text()
 )]
 pub struct Cli {
@@ -75,6 +77,9 @@ pub enum Command {
     /// Write the man pages (packagers): dkwrap.1 and one per subcommand, or print one.
     #[command(hide = true)]
     Man(ManArgs),
+    /// Make every dkms build on this machine go through dkwrap, without editing any
+    /// module's dkms.conf (install-integration, remove-integration, status).
+    Dkms(DkmsArgs),
 }
 
 /// Which kernel to act for. Without any, the running kernel.
@@ -178,6 +183,21 @@ pub struct StripArgs {
     /// Strip signed modules too (the signature is dropped; re-sign afterwards).
     #[arg(long)]
     pub allow_unsign: bool,
+    /// Strip a signed module, then sign it again with the kernel's scripts/sign-file, the
+    /// digest of its original signature and --sign-key/--sign-cert (default: dkms's MOK pair
+    /// /var/lib/dkms/mok.key and mok.pub); the target is replaced only once signed.
+    #[arg(long)]
+    pub resign: bool,
+    /// Private key for --resign.
+    #[arg(long, value_name = "KEY", requires = "resign")]
+    pub sign_key: Option<PathBuf>,
+    /// Certificate for --resign.
+    #[arg(long, value_name = "CERT", requires = "resign")]
+    pub sign_cert: Option<PathBuf>,
+    /// sign-file for --resign (default: scripts/sign-file of the kernel build directory:
+    /// --kernel-dir, --kernel, else the running kernel's).
+    #[arg(long, value_name = "PATH", requires = "resign")]
+    pub sign_file: Option<PathBuf>,
     /// Print the per-file records as JSON.
     #[arg(long)]
     pub json: bool,
@@ -201,6 +221,10 @@ pub struct VerifyArgs {
     pub reference: Option<PathBuf>,
     #[command(flatten)]
     pub boot: BootArgs,
+    /// Check that each module's appended signature is valid for its bytes with this
+    /// certificate (PEM or DER, e.g. dkms's /var/lib/dkms/mok.pub), through openssl.
+    #[arg(long, value_name = "CERT")]
+    pub cert: Option<PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -299,4 +323,35 @@ pub struct ManArgs {
     /// Print this subcommand's page (`strip`, or `dkms install-integration`) instead of dkwrap.1.
     #[arg(value_name = "SUBCOMMAND")]
     pub page: Vec<String>,
+}
+
+/// `dkwrap dkms ACTION`.
+#[derive(Debug, Args)]
+pub struct DkmsArgs {
+    #[command(subcommand)]
+    pub action: DkmsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkmsAction {
+    /// Put dkwrap's shim (make, strip, llvm-strip) first on dkms's PATH: a
+    /// framework.conf.d drop-in on dkms >= 3.3, a dkms wrapper in /usr/local/sbin on
+    /// dkms 3.0-3.2. Idempotent; never overwrites a file dkwrap did not write (exit 14).
+    InstallIntegration(IntegrationArgs),
+    /// Remove every file install-integration wrote (files changed since are kept, and named).
+    RemoveIntegration(IntegrationArgs),
+    /// Show the dkms version, the integration it needs and the state of dkwrap's files
+    /// (exit 0 when installed, intact and matching the dkms version; 11 otherwise).
+    Status(IntegrationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrationArgs {
+    /// The real dkms (default: the first dkms on PATH that is not dkwrap's wrapper).
+    #[arg(long, value_name = "PATH")]
+    pub dkms: Option<PathBuf>,
+    /// Install under DIR instead of / (for tests and staging): files go under DIR and the
+    /// paths written into them point under DIR too.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub prefix: PathBuf,
 }

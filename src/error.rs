@@ -31,13 +31,17 @@ pub mod exit {
     pub const NO_KERNEL_CONFIG: i32 = 9;
     /// A tool dkwrap needs (make, llvm-strip, ...) is missing.
     pub const TOOL_MISSING: i32 = 10;
-    /// `doctor`: problems were found (the report says which).
+    /// `doctor`: problems were found (the report says which); `dkms status`: the integration
+    /// is not installed, not intact, or not the one the installed dkms needs.
     pub const PROBLEMS_FOUND: i32 = 11;
     /// `make`: the build succeeded but a built module failed stripping or verification, or
     /// it built no module at all.
     pub const BUILT_MODULE_REJECTED: i32 = 12;
     /// `make`: make itself failed; its status is in the message and in `--json`.
     pub const MAKE_FAILED: i32 = 13;
+    /// `dkms install-integration` / `remove-integration`: refused without changing anything
+    /// (an unknown dkms version or layout, or a file there that dkwrap does not own).
+    pub const INTEGRATION_REFUSED: i32 = 14;
     /// `verify --boot`: the test kernel crashed, panicked or hung loading a module (or did
     /// not boot at all).
     pub const BOOT_FAILED: i32 = 16;
@@ -61,6 +65,7 @@ pub mod exit {
         (PROBLEMS_FOUND, "PROBLEMS_FOUND", "doctor: problems found"),
         (BUILT_MODULE_REJECTED, "BUILT_MODULE_REJECTED", "make: the build succeeded but a built module failed strip or verification, or none was built"),
         (MAKE_FAILED, "MAKE_FAILED", "make: make itself failed (its status is in the message and the JSON)"),
+        (INTEGRATION_REFUSED, "INTEGRATION_REFUSED", "dkms integration refused (unknown dkms, a file not dkwrap's); nothing changed"),
         (BOOT_FAILED, "BOOT_FAILED", "verify --boot: the test kernel crashed, panicked or hung loading a module"),
         (INTERRUPTED, "INTERRUPTED", "interrupted (Ctrl-C); make killed by signal N: 128+N"),
     ];
@@ -79,6 +84,7 @@ pub mod exit {
         MAKE_FAILED,
         STRIP_FAILED,
         SIGNED_MODULE,
+        INTEGRATION_REFUSED,
         TOOL_MISSING,
         NO_KERNEL_CONFIG,
         UNREADABLE,
@@ -155,6 +161,8 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Rejected(String),
+    #[error("{0}")]
+    IntegrationRefused(String),
 }
 
 impl Error {
@@ -173,6 +181,7 @@ impl Error {
             Error::NotEquivalent { .. } => exit::NOT_EQUIVALENT,
             Error::Usage(_) => exit::USAGE,
             Error::Rejected(_) => exit::BUILT_MODULE_REJECTED,
+            Error::IntegrationRefused(_) => exit::INTEGRATION_REFUSED,
         }
     }
 

@@ -229,6 +229,11 @@ impl ModuleFile {
         }
     }
 
+    /// The (decompressed) file, signature trailer included.
+    pub fn whole_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Parses the ELF image; the error names this file.
     pub fn elf(&self) -> Result<Elf<'_>> {
         Elf::parse(self.elf_bytes()).map_err(|e| parse_error(&self.path, e))

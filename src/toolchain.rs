@@ -104,19 +104,42 @@ pub fn llvm_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/lib"))
 }
 
+/// Whether `path` runs dkwrap itself (a link in dkwrap's shim directory: `strip`, `make`...).
+pub fn is_dkwrap(path: &Path) -> bool {
+    static SELF: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let me = SELF.get_or_init(|| std::env::current_exe().and_then(std::fs::canonicalize).ok());
+    match (me, std::fs::canonicalize(path)) {
+        (Some(me), Ok(p)) => *me == p,
+        _ => false,
+    }
+}
+
+/// Every `name` on PATH, in order, except dkwrap's own links: a tool dkwrap runs must never
+/// be dkwrap again (the shim directory is first on PATH inside dkms).
+pub fn which_all_but_dkwrap(name: impl AsRef<std::ffi::OsStr>) -> Vec<PathBuf> {
+    which::which_all(name)
+        .into_iter()
+        .flatten()
+        .filter(|p| !is_dkwrap(p))
+        .collect()
+}
+
 /// Finds LLVM tool `base` ("clang", "ld.lld", "llvm-strip", ...) of major version `major`:
 /// `base-MAJOR` on PATH, then `/usr/lib/llvm-MAJOR/bin/base`, then plain `base` if its
 /// `--version` has the same major.
 pub fn find_llvm_tool(base: &str, major: u32) -> Tool {
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(p) = which::which(format!("{base}-{major}")) {
+    if let Some(p) = which_all_but_dkwrap(format!("{base}-{major}"))
+        .into_iter()
+        .next()
+    {
         candidates.push(p);
     }
     let versioned_dir = llvm_root().join(format!("llvm-{major}/bin/{base}"));
     if versioned_dir.is_file() {
         candidates.push(versioned_dir);
     }
-    if let Ok(p) = which::which(base) {
+    if let Some(p) = which_all_but_dkwrap(base).into_iter().next() {
         candidates.push(p);
     }
     for path in candidates {
@@ -153,7 +176,7 @@ pub fn find_gnu_strip(arch: Arch) -> Tool {
     };
     // Every `strip` on PATH, in order: when dkwrap itself is installed as `strip` (the dkms
     // shim) it is skipped, since it is not GNU.
-    for path in which::which_all(&name).into_iter().flatten() {
+    for path in which_all_but_dkwrap(&name) {
         let text = version_banner(&path).unwrap_or_default();
         if text.contains("GNU") {
             return Tool {

@@ -537,3 +537,49 @@ fn the_selected_kernel_is_passed_the_way_the_package_reads_it() {
         sim.argv()
     );
 }
+
+#[test]
+fn dkwraps_own_make_link_first_on_path_is_skipped_and_makes_below_are_marked_nested() {
+    let sim = Sim::new("thinlto");
+    // dkwrap's shim directory first on PATH, as inside dkms with the integration installed.
+    let shim = sim.root().join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_dkwrap"), shim.join("make")).unwrap();
+    let nested = sim.root().join("nested.env");
+    sim.make(&format!(
+        "echo \"$DKWRAP_SHIM_MAKE\" > '{n}'\n/bin/cp '{src}' '{m}/m.ko'\nexit 0",
+        n = nested.display(),
+        src = fixture("modeset-like-thinlto.ko").display(),
+        m = sim.moddir().display()
+    ));
+    let out = run(dkwrap()
+        .current_dir(sim.root())
+        .env(
+            "PATH",
+            format!("{}:{}", shim.display(), sim.root().join("bin").display()),
+        )
+        .env("DKWRAP_LLVM_ROOT", sim.root().join("llvm"))
+        .env_remove("DKWRAP_SHIM_MAKE")
+        .args(["make", "--kernel-dir"])
+        .arg(sim.tree())
+        .arg("--")
+        .arg("make")
+        .arg(format!("M={}", sim.moddir().display()))
+        .arg("modules"));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        sim.argv().iter().any(|a| a == "modules"),
+        "the simulated make ran"
+    );
+    assert_eq!(
+        text(&out).matches("dkwrap make: running: ").count(),
+        1,
+        "one dkwrap make, not a second one through the shim: {}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&nested).unwrap().trim(),
+        "1",
+        "make runs with DKWRAP_SHIM_MAKE=1, so a shim reached below it passes through"
+    );
+}

@@ -386,37 +386,6 @@ fn a_read_only_directory_fails_cleanly_and_leaves_the_module() {
 }
 
 #[test]
-fn invoked_as_strip_it_is_dkwrap_strip_and_writes_a_manifest() {
-    let tmp = tempfile::tempdir().unwrap();
-    let link = tmp.path().join("strip");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_dkwrap"), &link).unwrap();
-    let target = copy_to(&fixture("modeset-like-clang-nolto.ko"), tmp.path(), "m.ko");
-    let manifest = tmp.path().join("manifest.jsonl");
-    let out = run(std::process::Command::new(&link)
-        .arg("-g")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg(&target));
-    assert_eq!(code(&out), exit::OK, "{}", text(&out));
-    let line = std::fs::read_to_string(&manifest).unwrap();
-    let rec: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    for key in [
-        "path",
-        "sha256_before",
-        "sha256_after",
-        "size_before",
-        "size_after",
-        "strategy",
-        "tool",
-        "tool_version",
-        "attempts",
-    ] {
-        assert!(rec.get(key).is_some(), "manifest lacks {key}: {line}");
-    }
-    assert_proven(&target, &fixture("modeset-like-clang-nolto.ko"));
-}
-
-#[test]
 fn the_huge_modules_when_built() {
     let mut any = false;
     for (var, extended) in [("DKWRAP_HUGE", true), ("DKWRAP_HUGE_DWARF", false)] {

@@ -7,18 +7,20 @@
 
 pub mod boot;
 pub mod detect;
+pub mod dkms;
 pub mod docs;
 pub mod doctor;
+pub mod dropin;
 pub mod explain;
 pub mod make;
 pub mod manpages;
 pub mod records;
+pub mod shim;
 pub mod strip;
 pub mod ui;
 pub mod verify;
 
 use std::ffi::OsString;
-use std::path::Path;
 
 use clap::Parser;
 
@@ -29,7 +31,13 @@ use ui::Ui;
 
 /// Runs dkwrap with these arguments and returns the process's exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let cli = Cli::parse_from(strip_dispatch(args));
+    // Called as `strip`, `llvm-strip` or `make` (links in dkwrap's shim directory).
+    if let Some(role) = shim::role_of(args.first().map(OsString::as_os_str)) {
+        let ui = Ui::new(ui::ColorChoice::Auto, false);
+        init_logging(0, &ui);
+        return shim::run(&role, &args[1..], &ui);
+    }
+    let cli = Cli::parse_from(args);
     let ui = Ui::new(cli.color, cli.quiet);
     init_logging(cli.verbose, &ui);
     let result = match &cli.command {
@@ -40,6 +48,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Doctor(a) => doctor::run(a, &ui),
         Command::Completions(a) => docs::run_completions(a, &ui),
         Command::Man(a) => docs::run_man(a, &ui),
+        Command::Dkms(a) => dkms::run(a, &ui),
         Command::Explain(a) => explain::run(a, &ui),
     };
     match result {
@@ -49,21 +58,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
             e.exit_code()
         }
     }
-}
-
-/// Installed as a symlink named `strip`, dkwrap is `dkwrap strip` (for dkms versions that
-/// run `strip -g` by name with dkwrap first on PATH).
-fn strip_dispatch(mut args: Vec<OsString>) -> Vec<OsString> {
-    let invoked_as = args
-        .first()
-        .and_then(|a| Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if invoked_as == "strip" || invoked_as.ends_with("-strip") {
-        args.insert(1, OsString::from("strip"));
-        args[0] = OsString::from("dkwrap");
-    }
-    args
 }
 
 /// The kernel named by `--kernel`, `--kernel-dir` or `--config`, resolved once; `None`

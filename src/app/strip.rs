@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::records::ModuleRecord;
 use super::ui::{self, Tally, Ui, Verdict};
@@ -24,10 +24,14 @@ pub fn run(args: &StripArgs, ui: &Ui) -> Result<i32> {
         record_hashes: args.json || args.manifest.is_some(),
         cross_check: false,
     };
+    let resign = args.resign.then(|| resign_setup(args, kernel.as_ref()));
     let mut tally = Tally::default();
     let mut records = Vec::new();
     for file in &args.files {
-        let result = crate::strip::strip_file(file, &req, kernel.as_ref());
+        let result = match &resign {
+            None => crate::strip::strip_file(file, &req, kernel.as_ref()),
+            Some(how) => strip_and_resign(ui, file, &req, kernel.as_ref(), how),
+        };
         let record = ModuleRecord::new(file, &result, req.strategy, false);
         let code = match (&result, &record.error) {
             (Err(e), _) => e.exit_code(),
@@ -51,8 +55,54 @@ pub fn run(args: &StripArgs, ui: &Ui) -> Result<i32> {
     Ok(tally.code)
 }
 
+/// `--resign`: strip, then sign again with the digest of the original signature.
+fn strip_and_resign(
+    ui: &Ui,
+    file: &Path,
+    req: &StripRequest,
+    kernel: Option<&crate::target::KernelTarget>,
+    how: &crate::sign::Resign,
+) -> Result<StripRecord> {
+    let (record, hash) = crate::sign::strip_and_resign(file, req, kernel, how)?;
+    match hash {
+        Some(h) => ui.say(&format!(
+            "{}: signed again ({h}, {}) and the signature checked",
+            ui::path(&record.output),
+            ui::path(&how.cert)
+        )),
+        None => ui.say(&format!(
+            "{}: was not signed, so not signed again",
+            ui::path(file)
+        )),
+    }
+    Ok(record)
+}
+
+/// Where `--resign` finds sign-file, the key and the certificate: the flags, else the
+/// kernel build tree's `scripts/sign-file` and dkms's MOK pair.
+fn resign_setup(
+    args: &StripArgs,
+    kernel: Option<&crate::target::KernelTarget>,
+) -> crate::sign::Resign {
+    let build = kernel.and_then(|k| k.build_dir.clone()).unwrap_or_default();
+    crate::sign::Resign {
+        sign_file: args
+            .sign_file
+            .clone()
+            .unwrap_or_else(|| build.join("scripts/sign-file")),
+        key: args
+            .sign_key
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::sign::DKMS_MOK_KEY)),
+        cert: args
+            .sign_cert
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::sign::DKMS_MOK_CERT)),
+    }
+}
+
 /// What happened to one file, one line per event.
-fn print_result(ui: &Ui, file: &Path, result: &Result<StripRecord>, asked: Strategy) {
+pub fn print_result(ui: &Ui, file: &Path, result: &Result<StripRecord>, asked: Strategy) {
     let name = ui::path(file);
     let r = match result {
         Ok(r) => r,

@@ -42,21 +42,22 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
     let mut tally = Tally::default();
     let mut records = Vec::new();
     for file in &args.files {
-        let (report, error) =
-            match crate::verify::verify_file(file, &expect, args.against.as_deref()) {
-                Ok(r) => {
-                    let code = code_of_findings(&r.findings);
-                    let first = r.errors().next().map(|f| f.message.clone());
-                    let error = first.map(|message| ErrorRecord { code, message });
-                    (r, error)
+        let verified = crate::verify::verify_file(file, &expect, args.against.as_deref())
+            .and_then(|r| with_signature_check(r, args.cert.as_deref()));
+        let (report, error) = match verified {
+            Ok(r) => {
+                let code = code_of_findings(&r.findings);
+                let first = r.errors().next().map(|f| f.message.clone());
+                let error = first.map(|message| ErrorRecord { code, message });
+                (r, error)
+            }
+            Err(e) => {
+                if !args.json {
+                    ui.error(&e.to_string());
                 }
-                Err(e) => {
-                    if !args.json {
-                        ui.error(&e.to_string());
-                    }
-                    (Report::new(file), Some(ErrorRecord::from_error(&e)))
-                }
-            };
+                (Report::new(file), Some(ErrorRecord::from_error(&e)))
+            }
+        };
         tally.add(error.as_ref().map_or(exit::OK, |e| e.code));
         if !args.json && error.as_ref().is_none_or(|e| e.code != exit::UNREADABLE) {
             print_report(ui, &report);
@@ -93,6 +94,38 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         println!("{}", tally.summary(ui, true));
     }
     Ok(tally.code)
+}
+
+/// `--cert`: the appended signature checked with openssl (see [`crate::sign`]).
+fn with_signature_check(mut report: Report, cert: Option<&std::path::Path>) -> Result<Report> {
+    let Some(cert) = cert else {
+        return Ok(report);
+    };
+    let (severity, message) = match crate::sign::check_signature(&report.file, cert)? {
+        crate::sign::SignatureVerdict::Valid => (
+            Severity::Note,
+            format!("signature valid with {}", cert.display()),
+        ),
+        crate::sign::SignatureVerdict::Unsigned => (
+            Severity::Error,
+            format!("not signed (--cert {} asks for a signature)", cert.display()),
+        ),
+        crate::sign::SignatureVerdict::Invalid(why) => (
+            Severity::Error,
+            format!(
+                "signature does not verify with {}: the module's bytes are not the ones that were signed (signed before it was stripped?): {why}",
+                cert.display()
+            ),
+        ),
+    };
+    report.findings.push(Finding {
+        severity,
+        category: Category::Invalid,
+        section: None,
+        offset: None,
+        message,
+    });
+    Ok(report)
 }
 
 /// The exit code findings give: the most specific error category wins, in the order

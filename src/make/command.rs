@@ -234,7 +234,11 @@ pub fn apply_toolchain(
             continue;
         }
         if let Some(tool) = &w.tool {
-            let given = lookup.resolve(a.value);
+            let given = if w.name == "LLVM" {
+                clang_of_llvm_value(a.value).and_then(|clang| lookup.resolve(&clang))
+            } else {
+                lookup.resolve(a.value)
+            };
             let want = std::fs::canonicalize(tool).unwrap_or_else(|_| tool.clone());
             if given.as_ref() == Some(&want) {
                 tracing::info!(
@@ -246,8 +250,12 @@ pub fn apply_toolchain(
                 out.push(arg.clone());
                 continue;
             }
+            let what = match clang_of_llvm_value(a.value).filter(|_| w.name == "LLVM") {
+                Some(clang) => format!("`LLVM={}` runs `{clang}`, which", a.value),
+                None => format!("`{}`", a.value),
+            };
             let reason = match given {
-                None => format!("`{}` is not installed", a.value),
+                None => format!("{what} is not installed"),
                 Some(p) => format!(
                     "`{}` runs {}, not the kernel's {}",
                     a.value,
@@ -284,6 +292,20 @@ pub fn apply_toolchain(
         }
     }
     (out, rewrites)
+}
+
+/// The clang a Kbuild `LLVM=` value runs: `1` → `clang`, `-19` → `clang-19`,
+/// `/usr/lib/llvm-19/bin/` → that directory's `clang` (Linux 5.18+ `LLVM=` forms).
+pub fn clang_of_llvm_value(value: &str) -> Option<String> {
+    if value == "1" {
+        Some("clang".into())
+    } else if value.starts_with('-') {
+        Some(format!("clang{value}"))
+    } else if value.ends_with('/') {
+        Some(format!("{value}clang"))
+    } else {
+        None
+    }
 }
 
 /// Quotes one argument for display the way a POSIX shell would need it.
@@ -417,7 +439,7 @@ mod tests {
             Wanted {
                 name: "LLVM".into(),
                 value: "-19".into(),
-                tool: None,
+                tool: Some(PathBuf::from("/usr/lib/llvm-19/bin/clang")),
             },
             Wanted {
                 name: "CC".into(),
@@ -471,6 +493,43 @@ mod tests {
         assert_eq!(out[0], "CC=ccache clang-19");
         assert_eq!(out[1], "LD=/usr/bin/ld.lld-19");
         assert!(rw[0].variable == "LD" && rw[0].reason.contains("x86_64-linux-gnu-ld.bfd"));
+    }
+
+    #[test]
+    fn llvm_values_dkms_appends_are_kept_only_when_they_run_the_kernels_clang() {
+        assert_eq!(clang_of_llvm_value("1").as_deref(), Some("clang"));
+        assert_eq!(clang_of_llvm_value("-19").as_deref(), Some("clang-19"));
+        assert_eq!(
+            clang_of_llvm_value("/usr/lib/llvm-19/bin/").as_deref(),
+            Some("/usr/lib/llvm-19/bin/clang")
+        );
+        assert_eq!(clang_of_llvm_value("0"), None);
+        let wanted = vec![Wanted {
+            name: "LLVM".into(),
+            value: "-19".into(),
+            tool: Some(PathBuf::from("/usr/lib/llvm-19/bin/clang")),
+        }];
+        // Debian: no unversioned clang, so dkms 3.4's LLVM=1 is rewritten.
+        let debian = FakeLookup(HashMap::from([("clang-19", "/usr/lib/llvm-19/bin/clang")]));
+        let (out, rw) = apply_toolchain(&v(&["modules", "LLVM=1"]), &wanted, &debian);
+        assert_eq!(out, v(&["modules", "LLVM=-19"]));
+        assert_eq!(rw.len(), 1);
+        assert!(rw[0].reason.contains("not installed"), "{}", rw[0].reason);
+        // Arch: clang is the kernel's clang, so LLVM=1 is kept; so is a matching directory.
+        let arch = FakeLookup(HashMap::from([
+            ("clang", "/usr/lib/llvm-19/bin/clang"),
+            ("/usr/lib/llvm-19/bin/clang", "/usr/lib/llvm-19/bin/clang"),
+            ("clang-18", "/usr/lib/llvm-18/bin/clang"),
+        ]));
+        for kept in ["LLVM=1", "LLVM=/usr/lib/llvm-19/bin/"] {
+            let (out, rw) = apply_toolchain(&v(&[kept]), &wanted, &arch);
+            assert_eq!(out, v(&[kept]));
+            assert!(rw.is_empty(), "{kept}: {rw:?}");
+        }
+        // Another major is rewritten, and the reason names the clang it would have run.
+        let (out, rw) = apply_toolchain(&v(&["LLVM=-18"]), &wanted, &arch);
+        assert_eq!(out, v(&["LLVM=-19"]));
+        assert!(rw[0].reason.contains("llvm-18"), "{}", rw[0].reason);
     }
 
     #[test]

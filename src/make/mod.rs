@@ -44,6 +44,10 @@ const REQUIRED_LLVM_VARIABLES: &[&str] = &["CC", "LD", "AR", "NM", "OBJCOPY", "O
 /// run by the package's own Makefile): a successful make with one of these is rejected.
 pub const CORRUPTING_DIAGNOSES: &[&str] = &["gnu-bfd-assertion", "gnu-strip-invalid-group-entry"];
 
+/// Set for the builds `dkwrap make` runs: a `make` below them that reaches dkwrap's shim
+/// link (first on dkms's PATH) is the real make, unchanged, not a second `dkwrap make`.
+pub const NESTED_MAKE_ENV: &str = "DKWRAP_SHIM_MAKE";
+
 /// How the stage ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -154,15 +158,23 @@ pub fn build(
         });
     }
     let program = &req.program;
-    if which::which(program).is_err() {
+    // The make that runs is never dkwrap's own shim link (first on PATH inside dkms), and
+    // a make started below this one that reaches the shim runs the real make unchanged.
+    let Some(real_program) = crate::toolchain::which_all_but_dkwrap(program)
+        .into_iter()
+        .next()
+    else {
         return Err(Error::ToolMissing {
             tool: program.clone(),
             hint: stream::make_install_hint(program),
         });
-    }
+    };
+    // Edition 2021: set_var is safe; no other thread reads the environment here.
+    std::env::set_var(NESTED_MAKE_ENV, "1");
     events.starting(&command::display_command(program, &final_args), &rewrites);
     let started = SystemTime::now();
-    let outcome = stream::run_make(program, &final_args, req.sink, req.progress)?;
+    let real = real_program.to_string_lossy();
+    let outcome = stream::run_make(&real, &final_args, req.sink, req.progress)?;
     let mut summary = MakeSummary {
         command: std::iter::once(program.clone())
             .chain(final_args.iter().cloned())
@@ -353,10 +365,12 @@ fn wanted_variables(facts: &KernelFacts, make_args: &[String]) -> Result<Vec<Wan
                     tool: format!("clang-{}", facts.compiler_major),
                     hint: String::new(),
                 })?;
+            // The clang behind LLVM=: dkms's `LLVM=1` (or LLVM=/path/, LLVM=-NN) is kept
+            // only when it already runs the kernel's clang.
             wanted.push(Wanted {
                 name: "LLVM".into(),
                 value: llvm,
-                tool: None,
+                tool: tools.tool("CC").and_then(|t| t.path.clone()),
             });
             for (var, tool) in &tools.llvm {
                 match &tool.path {

@@ -1,0 +1,680 @@
+//! The dkms integration: every module build dkms runs on this machine goes through dkwrap,
+//! without an edit of any package's dkms.conf.
+//!
+//! dkwrap's shim directory holds `make`, `strip` and `llvm-strip` links to the dkwrap binary
+//! ([`crate::shim`] dispatches on the name). What puts it first on dkms's PATH depends on the
+//! dkms version, found by running `dkms --version`:
+//!
+//! - **dkms >= 3.3** reads `/etc/dkms/framework.conf.d/*.conf`; a `build_environment=FILE`
+//!   there is sourced into the environment of the build, strip and sign steps. dkwrap writes
+//!   the drop-in `dkwrap.conf` and the file it names.
+//! - **dkms 3.0 - 3.2** reads framework.conf in a subshell, keeping only its own variables,
+//!   so nothing there can set PATH. dkwrap writes a `dkms` wrapper into `/usr/local/sbin`
+//!   (ahead of `/usr/sbin` in root's PATH) that puts the shim first and runs the real dkms.
+//!   It covers every dkms run by name from a PATH with /usr/local/sbin first (Debian's kernel
+//!   hooks via `dkms_autoinstaller`, a package's postinst via `common.postinst`, a user's
+//!   `sudo dkms ...`), not one by absolute path (`/usr/sbin/dkms`, e.g. a systemd unit).
+//!
+//! Every file written is recorded with its hash (or link target) in a state file, so
+//! install is idempotent, never overwrites a file it did not write, and remove leaves
+//! nothing of dkwrap behind. Everything is decided before the first write: a refusal
+//! ([`Error::IntegrationRefused`]) changes nothing.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Written into every file dkwrap writes, so a wrapper is recognised as dkwrap's.
+pub const MARKER: &str = "written by `dkwrap dkms install-integration`";
+
+/// The names the shim directory holds, each a link to the dkwrap binary.
+pub const SHIM_ENTRIES: &[&str] = &["make", "strip", "llvm-strip"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DkmsVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for DkmsVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Reads `dkms-3.0.10`, `dkms 3.4.3`, `3.1.2` (the first `N.N[.N]` in the text).
+pub fn parse_dkms_version(text: &str) -> Option<DkmsVersion> {
+    let re = regex::Regex::new(r"(\d+)\.(\d+)(?:\.(\d+))?").ok()?;
+    let c = re.captures(text)?;
+    let num = |i: usize| c.get(i).map_or(Some(0), |m| m.as_str().parse().ok());
+    Some(DkmsVersion {
+        major: num(1)?,
+        minor: num(2)?,
+        patch: num(3)?,
+    })
+}
+
+/// Runs `dkms --version` (an argument vector, no shell).
+pub fn detect_dkms_version(dkms: &Path) -> Result<DkmsVersion> {
+    let out = duct::cmd(dkms, ["--version"])
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| {
+            Error::IntegrationRefused(format!("cannot run {} --version: {e}", dkms.display()))
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_dkms_version(&text).ok_or_else(|| {
+        Error::IntegrationRefused(format!(
+            "{} --version printed no version ({:?}): unknown dkms, nothing installed",
+            dkms.display(),
+            text.lines().next().unwrap_or("")
+        ))
+    })
+}
+
+/// How the shim gets onto dkms's PATH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// dkms >= 3.3: `/etc/dkms/framework.conf.d/dkwrap.conf` with `build_environment`.
+    FrameworkDropIn,
+    /// dkms 3.0 - 3.2: `/usr/local/sbin/dkms` runs the real dkms with the shim on PATH.
+    DkmsWrapper,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::FrameworkDropIn => "framework.conf.d drop-in (build_environment)",
+            Mode::DkmsWrapper => "dkms wrapper in /usr/local/sbin",
+        }
+    }
+}
+
+/// The integration a dkms version needs; versions dkwrap was not built for are refused.
+pub fn mode_for(v: DkmsVersion) -> Result<Mode> {
+    match (v.major, v.minor) {
+        (3, 0..=2) => Ok(Mode::DkmsWrapper),
+        (3, _) => Ok(Mode::FrameworkDropIn),
+        _ => Err(Error::IntegrationRefused(format!(
+            "dkms {v} is not supported (dkwrap integrates with dkms 3.x): nothing installed"
+        ))),
+    }
+}
+
+/// Where everything lives, under a prefix (`/` on a real system).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub prefix: PathBuf,
+}
+
+impl Layout {
+    fn at(&self, rel: &str) -> PathBuf {
+        self.prefix.join(rel)
+    }
+    pub fn shim_dir(&self) -> PathBuf {
+        self.at("usr/lib/dkwrap/shim")
+    }
+    pub fn build_environment(&self) -> PathBuf {
+        self.at("usr/lib/dkwrap/dkms-build-environment")
+    }
+    pub fn dkms_etc(&self) -> PathBuf {
+        self.at("etc/dkms")
+    }
+    pub fn drop_in(&self) -> PathBuf {
+        self.at("etc/dkms/framework.conf.d/dkwrap.conf")
+    }
+    pub fn wrapper(&self) -> PathBuf {
+        self.at("usr/local/sbin/dkms")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.at("var/lib/dkwrap/integration.json")
+    }
+}
+
+/// What a file should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Symlink(PathBuf),
+    File { text: String, mode: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub path: PathBuf,
+    pub content: Content,
+}
+
+/// Everything install-integration writes for one dkms.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub mode: Mode,
+    pub dkms: PathBuf,
+    pub version: DkmsVersion,
+    pub files: Vec<Planned>,
+}
+
+/// Paths go into shell files between single quotes.
+fn quotable(p: &Path) -> Result<String> {
+    let s = p
+        .to_str()
+        .filter(|s| !s.contains(['\'', '\n', '"', '$', '\\', '`']));
+    s.map(String::from).ok_or_else(|| {
+        Error::IntegrationRefused(format!(
+            "{} cannot be written into a shell file (quotes, newlines, `$`): nothing installed",
+            p.display()
+        ))
+    })
+}
+
+/// The files for `dkms` (already run for its version) and the dkwrap binary `dkwrap`.
+pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -> Result<Plan> {
+    let mode = mode_for(version)?;
+    let shim = quotable(&layout.shim_dir())?;
+    let real = quotable(dkms)?;
+    let mut files: Vec<Planned> = SHIM_ENTRIES
+        .iter()
+        .map(|name| Planned {
+            path: layout.shim_dir().join(name),
+            content: Content::Symlink(dkwrap.to_path_buf()),
+        })
+        .collect();
+    match mode {
+        Mode::FrameworkDropIn => {
+            if !layout.dkms_etc().is_dir() {
+                return Err(Error::IntegrationRefused(format!(
+                    "dkms {version} is installed but {} does not exist: unknown dkms layout, nothing installed",
+                    layout.dkms_etc().display()
+                )));
+            }
+            if let Some(other) = other_build_environment(layout)? {
+                return Err(Error::IntegrationRefused(format!(
+                    "{} already sets build_environment, which dkwrap's drop-in would override: nothing installed",
+                    other.display()
+                )));
+            }
+            let env = quotable(&layout.build_environment())?;
+            files.push(Planned {
+                path: layout.build_environment(),
+                content: Content::File {
+                    text: build_environment_text(&shim, version),
+                    mode: 0o644,
+                },
+            });
+            files.push(Planned {
+                path: layout.drop_in(),
+                content: Content::File {
+                    text: drop_in_text(&env, version),
+                    mode: 0o644,
+                },
+            });
+        }
+        Mode::DkmsWrapper => {
+            let wrapper = layout.wrapper();
+            let same = |a: &Path, b: &Path| match (fs::canonicalize(a), fs::canonicalize(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            };
+            if same(dkms, &wrapper) {
+                return Err(Error::IntegrationRefused(format!(
+                    "{} is where the dkms wrapper goes; pass the real dkms with --dkms: nothing installed",
+                    dkms.display()
+                )));
+            }
+            files.push(Planned {
+                path: wrapper,
+                content: Content::File {
+                    text: wrapper_text(&shim, &real, version),
+                    mode: 0o755,
+                },
+            });
+        }
+    }
+    Ok(Plan {
+        mode,
+        dkms: dkms.to_path_buf(),
+        version,
+        files,
+    })
+}
+
+/// A framework file other than dkwrap's that sets `build_environment`.
+fn other_build_environment(layout: &Layout) -> Result<Option<PathBuf>> {
+    let etc = layout.dkms_etc();
+    let mut candidates = vec![etc.join("framework.conf")];
+    if let Ok(entries) = fs::read_dir(etc.join("framework.conf.d")) {
+        let mut more: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "conf") && *p != layout.drop_in())
+            .collect();
+        more.sort();
+        candidates.extend(more);
+    }
+    for path in candidates {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let sets = text.lines().any(|l| {
+            let l = l.trim_start().trim_start_matches("export ").trim_start();
+            l.starts_with("build_environment=")
+        });
+        if sets {
+            return Ok(Some(path));
+        }
+    }
+    Ok(None)
+}
+
+fn build_environment_text(shim: &str, v: DkmsVersion) -> String {
+    format!(
+        "# dkms build environment, {MARKER} for dkms {v}; removed by\n\
+         # `dkwrap dkms remove-integration`. Do not edit.\n\
+         # dkms >= 3.3 sources this file (named by /etc/dkms/framework.conf.d/dkwrap.conf) into\n\
+         # the environment of its build, strip and sign steps: dkwrap's make, strip and\n\
+         # llvm-strip come first on PATH, so every module is built with the kernel's own\n\
+         # toolchain and stripped by a tool proven correct for it.\n\
+         case \":$PATH:\" in\n    *':{shim}:'*) ;;\n    *) PATH='{shim}':\"$PATH\" ;;\nesac\nexport PATH\n"
+    )
+}
+
+fn drop_in_text(env: &str, v: DkmsVersion) -> String {
+    format!(
+        "# dkms framework drop-in, {MARKER} for dkms {v};\n\
+         # removed by `dkwrap dkms remove-integration`. Do not edit.\n\
+         build_environment=\"{env}\"\n"
+    )
+}
+
+fn wrapper_text(shim: &str, real: &str, v: DkmsVersion) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # dkms through dkwrap, {MARKER} for dkms {v}\n\
+         # ({real}); removed by `dkwrap dkms remove-integration`. Do not edit.\n\
+         # dkms < 3.3 cannot put a directory on the PATH of its builds, so this wrapper, ahead of\n\
+         # the real dkms in root's PATH, puts dkwrap's make, strip and llvm-strip first and runs it.\n\
+         shim='{shim}'\n\
+         if [ -x \"$shim/make\" ] && [ -x \"$shim/strip\" ]; then\n    \
+             case \":$PATH:\" in\n        *\":$shim:\"*) ;;\n        *) PATH=\"$shim:$PATH\"; export PATH ;;\n    esac\n\
+         else\n    \
+             echo \"dkms (dkwrap wrapper): $shim is incomplete; running {real} without dkwrap\" >&2\n\
+         fi\n\
+         exec '{real}' \"$@\"\n"
+    )
+}
+
+/// What is at a path now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Missing,
+    Symlink(PathBuf),
+    /// A regular file and the sha256 of its bytes.
+    File(String),
+    /// A directory or something else dkwrap never writes.
+    Other,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn inspect(path: &Path) -> Result<Found> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(Found::Symlink(
+            fs::read_link(path).map_err(|e| Error::io(path, e))?,
+        ));
+    }
+    if meta.is_file() {
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        return Ok(Found::File(sha256_hex(&bytes)));
+    }
+    Ok(Found::Other)
+}
+
+/// One file in the state: what dkwrap wrote there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub symlink: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
+}
+
+impl Recorded {
+    fn of(p: &Planned) -> Recorded {
+        match &p.content {
+            Content::Symlink(t) => Recorded {
+                path: p.path.clone(),
+                symlink: Some(t.clone()),
+                sha256: None,
+            },
+            Content::File { text, .. } => Recorded {
+                path: p.path.clone(),
+                symlink: None,
+                sha256: Some(sha256_hex(text.as_bytes())),
+            },
+        }
+    }
+    /// Whether the file is still exactly what dkwrap wrote.
+    pub fn matches(&self, found: &Found) -> bool {
+        match (found, &self.symlink, &self.sha256) {
+            (Found::Symlink(t), Some(want), _) => t == want,
+            (Found::File(h), None, Some(want)) => h == want,
+            _ => false,
+        }
+    }
+}
+
+/// The state file: what dkwrap installed, for idempotence and a complete removal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub mode: Mode,
+    pub dkms: PathBuf,
+    pub dkms_version: DkmsVersion,
+    pub files: Vec<Recorded>,
+    /// Directories dkwrap created (removed when empty), deepest last.
+    pub dirs: Vec<PathBuf>,
+}
+
+pub fn load_state(layout: &Layout) -> Result<Option<State>> {
+    let path = layout.state();
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::IntegrationRefused(format!(
+                "{}: not a dkwrap state file ({e}); nothing changed",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// What an install or removal did, file by file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    pub created: Vec<PathBuf>,
+    pub replaced: Vec<PathBuf>,
+    pub unchanged: Vec<PathBuf>,
+    pub removed: Vec<PathBuf>,
+    /// dkwrap's files that were changed since it wrote them: left as they are.
+    pub kept_modified: Vec<PathBuf>,
+}
+
+impl Outcome {
+    pub fn changed(&self) -> bool {
+        !(self.created.is_empty() && self.replaced.is_empty() && self.removed.is_empty())
+    }
+}
+
+enum Action {
+    Keep,
+    Write { replace: bool },
+}
+
+/// Installs a plan. Nothing is written when a path holds a file dkwrap did not write.
+pub fn install(layout: &Layout, plan: &Plan) -> Result<Outcome> {
+    let old = load_state(layout)?;
+    let recorded = |p: &Path| {
+        old.as_ref()
+            .and_then(|s| s.files.iter().find(|r| r.path == p))
+    };
+    // 1. Decide everything.
+    let mut actions = Vec::new();
+    for p in &plan.files {
+        let found = inspect(&p.path)?;
+        let want = Recorded::of(p);
+        let action = if want.matches(&found) {
+            Action::Keep
+        } else if found == Found::Missing {
+            Action::Write { replace: false }
+        } else if recorded(&p.path).is_some_and(|r| r.matches(&found)) {
+            Action::Write { replace: true }
+        } else {
+            return Err(Error::IntegrationRefused(format!(
+                "{} exists and was not written by dkwrap: left as it is, nothing installed \
+                 (move it away, then run `dkwrap dkms install-integration` again)",
+                p.path.display()
+            )));
+        };
+        actions.push(action);
+    }
+    let stale: Vec<&Recorded> = old
+        .iter()
+        .flat_map(|s| s.files.iter())
+        .filter(|r| !plan.files.iter().any(|p| p.path == r.path))
+        .collect();
+
+    let mut out = Outcome::default();
+    let mut dirs = old.as_ref().map(|s| s.dirs.clone()).unwrap_or_default();
+    // 2. Write.
+    for (p, action) in plan.files.iter().zip(&actions) {
+        match action {
+            Action::Keep => out.unchanged.push(p.path.clone()),
+            Action::Write { replace } => {
+                if let Some(parent) = p.path.parent() {
+                    create_dirs(parent, &mut dirs)?;
+                }
+                write_atomically(&p.path, &p.content)?;
+                if *replace {
+                    out.replaced.push(p.path.clone());
+                } else {
+                    out.created.push(p.path.clone());
+                }
+            }
+        }
+    }
+    for r in stale {
+        remove_recorded(r, &mut out)?;
+    }
+    let state = State {
+        mode: plan.mode,
+        dkms: plan.dkms.clone(),
+        dkms_version: plan.version,
+        files: plan.files.iter().map(Recorded::of).collect(),
+        dirs: dirs.clone(),
+    };
+    if out.changed() || old.as_ref() != Some(&state) {
+        if let Some(parent) = layout.state().parent() {
+            create_dirs(parent, &mut dirs)?;
+        }
+        let state = State { dirs, ..state };
+        let text = serde_json::to_string_pretty(&state)
+            .map_err(|e| Error::Usage(format!("cannot encode the state: {e}")))?;
+        write_atomically(
+            &layout.state(),
+            &Content::File {
+                text: text + "\n",
+                mode: 0o644,
+            },
+        )?;
+    }
+    Ok(out)
+}
+
+/// Removes everything dkwrap installed; files changed since are kept and reported.
+pub fn remove(layout: &Layout) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    let Some(state) = load_state(layout)? else {
+        return Ok(out);
+    };
+    for r in &state.files {
+        remove_recorded(r, &mut out)?;
+    }
+    let state_path = layout.state();
+    fs::remove_file(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    out.removed.push(state_path);
+    // Deepest first; a directory someone else put files in stays.
+    for d in state.dirs.iter().rev() {
+        if fs::remove_dir(d).is_ok() {
+            out.removed.push(d.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn remove_recorded(r: &Recorded, out: &mut Outcome) -> Result<()> {
+    let found = inspect(&r.path)?;
+    if found == Found::Missing {
+        return Ok(());
+    }
+    if r.matches(&found) {
+        fs::remove_file(&r.path).map_err(|e| Error::io(&r.path, e))?;
+        out.removed.push(r.path.clone());
+    } else {
+        out.kept_modified.push(r.path.clone());
+    }
+    Ok(())
+}
+
+/// `create_dir_all`, recording each directory it created (parents first).
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(p.to_path_buf());
+        d = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        fs::create_dir(&p).map_err(|e| Error::io(&p, e))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(&p, e))?;
+        if !created.contains(&p) {
+            created.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file or link beside its target, then renames it over the target.
+fn write_atomically(path: &Path, content: &Content) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.dkwrap-new"));
+    let _ = fs::remove_file(&temp);
+    match content {
+        Content::Symlink(target) => {
+            std::os::unix::fs::symlink(target, &temp).map_err(|e| Error::io(&temp, e))?
+        }
+        Content::File { text, mode } => {
+            fs::write(&temp, text).map_err(|e| Error::io(&temp, e))?;
+            fs::set_permissions(&temp, fs::Permissions::from_mode(*mode))
+                .map_err(|e| Error::io(&temp, e))?;
+        }
+    }
+    fs::rename(&temp, path).map_err(|e| Error::io(path, e))
+}
+
+/// The state of one recorded file now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileState {
+    Intact,
+    Modified,
+    Missing,
+}
+
+/// What `dkwrap dkms status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub dkms: Option<PathBuf>,
+    pub dkms_version: Option<DkmsVersion>,
+    /// The integration the detected dkms needs.
+    pub needed: Option<Mode>,
+    pub installed: Option<State>,
+    pub files: Vec<(PathBuf, FileState)>,
+    /// Installed, every file intact, and the mode the detected dkms needs.
+    pub active: bool,
+    pub problems: Vec<String>,
+}
+
+pub fn status(layout: &Layout, dkms: Option<&Path>) -> Result<Status> {
+    let installed = load_state(layout)?;
+    let mut problems = Vec::new();
+    let (version, needed) = match dkms {
+        None => {
+            problems.push("no dkms found on PATH".to_string());
+            (None, None)
+        }
+        Some(d) => match detect_dkms_version(d) {
+            Ok(v) => match mode_for(v) {
+                Ok(m) => (Some(v), Some(m)),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    (Some(v), None)
+                }
+            },
+            Err(e) => {
+                problems.push(e.to_string());
+                (None, None)
+            }
+        },
+    };
+    let mut files = Vec::new();
+    if let Some(s) = &installed {
+        for r in &s.files {
+            let st = match inspect(&r.path)? {
+                Found::Missing => FileState::Missing,
+                f if r.matches(&f) => FileState::Intact,
+                _ => FileState::Modified,
+            };
+            if st != FileState::Intact {
+                let what = format!("{st:?}").to_lowercase();
+                problems.push(format!("{}: {what}", r.path.display()));
+            }
+            files.push((r.path.clone(), st));
+        }
+        if needed.is_some_and(|m| m != s.mode) || version.is_some_and(|v| v != s.dkms_version) {
+            problems.push(format!(
+                "installed for dkms {} ({}), but dkms is now {}: run `dkwrap dkms install-integration` again",
+                s.dkms_version,
+                s.mode.name(),
+                version.map_or("unknown".into(), |v| v.to_string())
+            ));
+        }
+    } else {
+        problems.push("not installed (run `dkwrap dkms install-integration`)".into());
+    }
+    Ok(Status {
+        dkms: dkms.map(Path::to_path_buf),
+        dkms_version: version,
+        needed,
+        active: problems.is_empty(),
+        installed,
+        files,
+        problems,
+    })
+}
+
+/// The real dkms: the first on PATH that is not dkwrap's wrapper.
+pub fn find_dkms(layout: &Layout) -> Option<PathBuf> {
+    which::which_all("dkms").into_iter().flatten().find(|p| {
+        *p != layout.wrapper()
+            && !fs::read(p).is_ok_and(|b| {
+                let head = &b[..b.len().min(512)];
+                String::from_utf8_lossy(head).contains(MARKER)
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests;
