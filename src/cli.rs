@@ -354,4 +354,8 @@ pub struct IntegrationArgs {
     /// paths written into them point under DIR too.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub prefix: PathBuf,
+    /// dkms 3.0-3.2: put the dkms wrapper here instead of /usr/local/sbin/dkms (the Debian
+    /// package diverts /usr/sbin/dkms with dpkg-divert and passes /usr/sbin/dkms).
+    #[arg(long, value_name = "PATH")]
+    pub wrapper: Option<PathBuf>,
 }

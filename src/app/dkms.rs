@@ -20,6 +20,7 @@ pub fn run(args: &DkmsArgs, _ui: &Ui) -> Result<i32> {
 fn layout(a: &IntegrationArgs) -> Layout {
     Layout {
         prefix: a.prefix.clone(),
+        wrapper: a.wrapper.clone(),
     }
 }
 

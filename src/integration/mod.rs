@@ -114,6 +114,10 @@ pub fn mode_for(v: DkmsVersion) -> Result<Mode> {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub prefix: PathBuf,
+    /// Where the dkms 3.0-3.2 wrapper goes (relative to the prefix); `None`:
+    /// `/usr/local/sbin/dkms`. A Debian package, which may not write below /usr/local,
+    /// diverts `/usr/sbin/dkms` with dpkg-divert and puts the wrapper there.
+    pub wrapper: Option<PathBuf>,
 }
 
 impl Layout {
@@ -133,7 +137,10 @@ impl Layout {
         self.at("etc/dkms/framework.conf.d/dkwrap.conf")
     }
     pub fn wrapper(&self) -> PathBuf {
-        self.at("usr/local/sbin/dkms")
+        match &self.wrapper {
+            Some(w) => self.at(&w.to_string_lossy().trim_start_matches('/').to_string()),
+            None => self.at("usr/local/sbin/dkms"),
+        }
     }
     pub fn state(&self) -> PathBuf {
         self.at("var/lib/dkwrap/integration.json")

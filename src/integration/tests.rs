@@ -19,6 +19,7 @@ fn system() -> (tempfile::TempDir, Layout) {
     .unwrap();
     let layout = Layout {
         prefix: dir.path().to_path_buf(),
+        wrapper: None,
     };
     (dir, layout)
 }
@@ -165,6 +166,7 @@ fn another_build_environment_or_no_etc_dkms_is_refused() {
     let e = plan(
         &Layout {
             prefix: bare.path().to_path_buf(),
+            wrapper: None,
         },
         Path::new("/usr/sbin/dkms"),
         v(3, 4, 3),
