@@ -138,7 +138,7 @@ impl Layout {
     }
     pub fn wrapper(&self) -> PathBuf {
         match &self.wrapper {
-            Some(w) => self.at(&w.to_string_lossy().trim_start_matches('/').to_string()),
+            Some(w) => self.at(w.to_string_lossy().trim_start_matches('/')),
             None => self.at("usr/local/sbin/dkms"),
         }
     }
