@@ -24,8 +24,20 @@ fn layout(a: &IntegrationArgs) -> Layout {
     }
 }
 
+/// `--dkms`, else the dkms the installed integration was made for (a diverted
+/// `/usr/sbin/dkms.distrib` is on no PATH), else the first dkms on PATH.
 fn dkms_path(a: &IntegrationArgs, layout: &Layout) -> Option<PathBuf> {
-    a.dkms.clone().or_else(|| integration::find_dkms(layout))
+    let installed_for = || {
+        integration::load_state(layout)
+            .ok()
+            .flatten()
+            .map(|s| s.dkms)
+            .filter(|d| d.is_file())
+    };
+    a.dkms
+        .clone()
+        .or_else(installed_for)
+        .or_else(|| integration::find_dkms(layout))
 }
 
 /// The dkwrap binary the shim links point at (the running one, links resolved).
