@@ -20,6 +20,7 @@ pub mod modfile;
 pub mod output;
 pub mod proof;
 pub mod strip;
+pub mod symvers;
 pub mod target;
 pub mod toolchain;
 pub mod verify;

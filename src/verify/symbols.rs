@@ -1,0 +1,214 @@
+//! Symbol resolution as the loader does it (kernel/module/main.c `simplify_symbols`,
+//! `resolve_symbol`, `check_version`, `verify_namespace_is_imported`), against a
+//! [`SymbolIndex`](crate::symvers::SymbolIndex): the kernel's `Module.symvers` plus the modules verified together.
+
+use crate::elf::{self, Elf, SymbolTable};
+use crate::fasthash::FastMap;
+use crate::finding::{Category, Findings};
+use crate::symvers::Export;
+
+use super::Expectations;
+
+/// `struct modversion_info`: an 8-byte CRC and a 56-byte name.
+const VERSION_ENTRY: usize = 64;
+
+/// Lines of one kind before "and N more".
+const SHOWN_PER_KIND: usize = 10;
+
+/// include/linux/license.h `license_is_gpl_compatible`.
+pub fn licence_is_gpl_compatible(licence: &str) -> bool {
+    matches!(
+        licence,
+        "GPL"
+            | "GPL v2"
+            | "GPL and additional rights"
+            | "Dual BSD/GPL"
+            | "Dual MIT/GPL"
+            | "Dual MPL/GPL"
+    )
+}
+
+/// The symbols a module exports (`__ksymtab_NAME` in `__ksymtab[_gpl]`, its CRC from
+/// `__crc_NAME` in `__kcrctab[_gpl]`, its namespace from `__kstrtabns_NAME`), owned by `owner`.
+pub fn module_exports(elf: &Elf, owner: &str) -> Vec<(String, Export)> {
+    let Ok(Some(t)) = elf.symbols() else {
+        return Vec::new();
+    };
+    let section_named = |i: usize| elf.sections.get(i).map(|s| s.name()).unwrap_or_default();
+    let bytes_at = |i: usize, at: u64| {
+        let s = elf.sections.get(i)?;
+        elf.section_data(s).ok()?.get(at as usize..)
+    };
+    let mut gpl: Vec<(String, bool)> = Vec::new();
+    let mut crcs: FastMap<String, u32> = FastMap::default();
+    let mut namespaces: FastMap<String, String> = FastMap::default();
+    for (_, sym) in elf.symbols_in_order(&t, 0) {
+        let Some(sym) = sym else { continue };
+        let Some(sec) = sym.section() else { continue };
+        if let Some(name) = sym.name.strip_prefix(b"__ksymtab_") {
+            match section_named(sec) {
+                b"__ksymtab" => gpl.push((lossy(name), false)),
+                b"__ksymtab_gpl" => gpl.push((lossy(name), true)),
+                _ => {}
+            }
+        } else if let Some(name) = sym.name.strip_prefix(b"__crc_") {
+            if section_named(sec).starts_with(b"__kcrctab") {
+                if let Some(b) = bytes_at(sec, sym.value).and_then(|b| b.get(..4)) {
+                    let crc = elf.endian.u32([b[0], b[1], b[2], b[3]]);
+                    crcs.insert(lossy(name), crc);
+                }
+            }
+        } else if let Some(name) = sym.name.strip_prefix(b"__kstrtabns_") {
+            if let Some(ns) = bytes_at(sec, sym.value).and_then(|b| elf::cstr_at(b, 0)) {
+                if !ns.is_empty() {
+                    namespaces.insert(lossy(name), lossy(ns));
+                }
+            }
+        }
+    }
+    gpl.into_iter()
+        .map(|(name, gpl_only)| {
+            let export = Export {
+                crc: crcs.get(&name).copied(),
+                gpl_only,
+                namespace: namespaces.get(&name).map(|n| n.as_str().into()),
+                owner: owner.into(),
+            };
+            (name, export)
+        })
+        .collect()
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `__versions` as name → CRC; `None` when the module has no such section.
+fn versions<'a>(elf: &Elf<'a>) -> Option<FastMap<&'a [u8], u64>> {
+    let s = elf.section_by_name("__versions")?;
+    let data = elf.section_data(s).ok()?;
+    let map = data
+        .chunks_exact(VERSION_ENTRY)
+        .map(|e| {
+            let crc = elf.endian.u64(e[..8].try_into().unwrap_or_default());
+            let name = elf::cstr_at(&e[8..], 0).unwrap_or(&e[8..]);
+            (name, crc)
+        })
+        .collect();
+    Some(map)
+}
+
+/// What one module needs from the kernel, and what the index answers, as findings.
+struct Problems {
+    unknown: Vec<String>,
+    gpl: Vec<String>,
+    crc: Vec<String>,
+    namespace: Vec<String>,
+    unversioned: Vec<String>,
+}
+
+/// Every undefined symbol resolved against `target.symbols`: unknown symbols, GPL-only
+/// exports used by a module whose licence is not GPL-compatible, CRC mismatches (when the
+/// kernel has `CONFIG_MODVERSIONS`), namespaces not imported.
+pub(crate) fn check_resolution(
+    elf: &Elf,
+    t: &SymbolTable,
+    target: &Expectations,
+    f: &mut Findings,
+) {
+    let Some(index) = target.symbols else {
+        return;
+    };
+    let info = elf.modinfo().ok().flatten().unwrap_or_default();
+    let licence = info.get("license").unwrap_or("unspecified");
+    let gpl_ok = licence_is_gpl_compatible(licence);
+    let imported: Vec<&str> = info.all("import_ns").collect();
+    let versions = versions(elf);
+    let modversions = target.facts().map_or(versions.is_some(), |k| k.modversions);
+    let versions = versions.filter(|_| modversions);
+    let mut p = Problems {
+        unknown: Vec::new(),
+        gpl: Vec::new(),
+        crc: Vec::new(),
+        namespace: Vec::new(),
+        unversioned: Vec::new(),
+    };
+    let check_crc = |name: &str, export: &Export, p: &mut Problems| {
+        let (Some(versions), Some(want)) = (&versions, export.crc) else {
+            return;
+        };
+        match versions.get(name.as_bytes()) {
+            Some(&have) if have as u32 != want => p.crc.push(format!(
+                "disagrees about version of symbol {name} (module {have:#010x}, {} {want:#010x})",
+                export.owner
+            )),
+            Some(_) => {}
+            None => p.unversioned.push(format!("no symbol version for {name}")),
+        }
+    };
+    for (_, sym) in elf.symbols_in_order(t, 1) {
+        let Some(sym) = sym else { continue };
+        if sym.raw_shndx != 0 || sym.name.is_empty() {
+            continue;
+        }
+        let name = sym.name();
+        let Some(export) = index.get(&name) else {
+            if sym.bind() != elf::STB_WEAK {
+                p.unknown.push(format!("Unknown symbol {name} (err -2)"));
+            }
+            continue;
+        };
+        if export.gpl_only && !gpl_ok {
+            p.gpl.push(format!("Unknown symbol {name} (err -2): a GPL-only export of {} and the module's licence {licence:?} is not GPL-compatible", export.owner));
+            continue;
+        }
+        check_crc(&name, export, &mut p);
+        if let Some(ns) = &export.namespace {
+            if !imported.contains(&&**ns) {
+                p.namespace.push(format!("module uses symbol ({name}) from namespace {ns}, but does not import it (MODULE_IMPORT_NS({ns}) missing)"));
+            }
+        }
+    }
+    // check_modstruct_version: struct module's layout, by the CRC of `module_layout`.
+    if let Some(export) = index.get("module_layout") {
+        if versions
+            .as_ref()
+            .is_some_and(|v| v.contains_key(&b"module_layout"[..]))
+        {
+            check_crc("module_layout", export, &mut p);
+        }
+    }
+    let sec = elf.section_by_name("__versions");
+    for (lines, error) in [
+        (p.unknown, true),
+        (p.gpl, true),
+        (p.crc, true),
+        (p.namespace, true),
+        (p.unversioned, false),
+    ] {
+        let more = lines.len().saturating_sub(SHOWN_PER_KIND);
+        let first = lines.first().cloned();
+        for line in lines.into_iter().take(SHOWN_PER_KIND) {
+            let on = if line.starts_with("disagrees") || line.starts_with("no symbol") {
+                sec
+            } else {
+                None
+            };
+            if error {
+                f.error(Category::KernelMismatch, on, None, line);
+            } else {
+                f.warn(Category::KernelMismatch, on, None, line);
+            }
+        }
+        if more > 0 {
+            let kind = first.unwrap_or_default();
+            let kind = kind.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            let m = format!("and {more} more like `{kind} ...`");
+            if error {
+                f.error(Category::KernelMismatch, None, None, m);
+            } else {
+                f.warn(Category::KernelMismatch, None, None, m);
+            }
+        }
+    }
+}
