@@ -278,3 +278,164 @@ fn group_flags_cleared_by_a_strip_tool_are_a_note_naming_the_group() {
         "{t}"
     );
 }
+
+/// Renames undefined symbol `from` in the symbol string table to `to` (same length).
+fn rename_undefined(data: &mut [u8], from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let strtab = {
+        let elf = Elf::parse(data).unwrap();
+        let t = elf.symbols().unwrap().unwrap();
+        let s = &elf.sections[elf.sections[t.section_index].link as usize];
+        s.offset as usize..(s.offset + s.size) as usize
+    };
+    let needle = format!("\0{from}\0");
+    let at = strtab.start
+        + data[strtab]
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+            .unwrap_or_else(|| panic!("{from} in .strtab"))
+        + 1;
+    data[at..at + to.len()].copy_from_slice(to.as_bytes());
+}
+
+#[test]
+fn modules_verified_together_resolve_against_each_others_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut user = std::fs::read(fixture("modeset-like-gcc.ko")).unwrap();
+    // Now it needs basic-gcc.ko's EXPORT_SYMBOL_GPL(basic_compute), as nvidia-modeset
+    // needs nvidia's exports.
+    rename_undefined(&mut user, "param_ops_int", "basic_compute");
+    let user = write(tmp.path(), "user.ko", &user);
+    let (alone, t) = verify_gcc(&user);
+    assert_eq!(alone, exit::KERNEL_MISMATCH, "{t}");
+    assert!(t.contains("Unknown symbol basic_compute"), "{t}");
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--kernel-dir")
+        .arg(ktree("gcc"))
+        .arg(fixture("basic-gcc.ko"))
+        .arg(&user));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    // Its __versions has no entry for the new name: the loader's warning, not a refusal.
+    assert!(text(&out).contains("no symbol version for basic_compute"));
+}
+
+#[test]
+fn a_gpl_only_export_used_by_a_proprietary_module_is_unknown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut user = std::fs::read(fixture("modeset-like-gcc.ko")).unwrap();
+    rename_undefined(&mut user, "param_ops_int", "basic_compute");
+    let at = user
+        .windows(12)
+        .position(|w| w == b"license=GPL\0")
+        .expect("license=GPL");
+    // "GPL" -> "MIT": not GPL-compatible on its own (the kernel wants "Dual MIT/GPL").
+    user[at + 8..at + 11].copy_from_slice(b"MIT");
+    let user = write(tmp.path(), "user.ko", &user);
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--kernel-dir")
+        .arg(ktree("gcc"))
+        .arg(fixture("basic-gcc.ko"))
+        .arg(&user));
+    let t = text(&out);
+    assert_eq!(code(&out), exit::KERNEL_MISMATCH, "{t}");
+    assert!(
+        t.contains("Unknown symbol basic_compute (err -2): a GPL-only export of basic-gcc.ko"),
+        "{t}"
+    );
+}
+
+/// A system image: /lib/modules/<release>/{kernel,updates}/ with real modules, and
+/// /boot/config-<release> when `with_config`.
+fn image(with_config: bool) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let release = "6.1.192".to_string(); // the thinlto fixtures' vermagic
+    let base = tmp.path().join("lib/modules").join(&release);
+    std::fs::create_dir_all(base.join("kernel/drivers")).unwrap();
+    std::fs::create_dir_all(base.join("updates/dkms")).unwrap();
+    copy_to(
+        &fixture("basic-thinlto.ko.xz"),
+        &base.join("kernel/drivers"),
+        "basic.ko.xz",
+    );
+    copy_to(
+        &fixture("modeset-like-thinlto.ko"),
+        &base.join("updates/dkms"),
+        "modeset.ko",
+    );
+    if with_config {
+        std::fs::create_dir_all(tmp.path().join("boot")).unwrap();
+        std::fs::copy(
+            kconfig("thinlto"),
+            tmp.path().join(format!("boot/config-{release}")),
+        )
+        .unwrap();
+    }
+    (tmp, release)
+}
+
+#[test]
+fn a_directory_is_searched_and_only_failures_and_a_summary_are_printed() {
+    let (tmp, _) = image(true);
+    let out = run(dkwrap().arg("verify").arg(tmp.path()));
+    let t = text(&out);
+    assert_eq!(code(&out), exit::OK, "{t}");
+    assert!(t.contains("2 modules: 2 OK, 0 FAILED"), "{t}");
+    assert!(
+        !t.contains("OK (module"),
+        "bulk runs print only failures: {t}"
+    );
+}
+
+#[test]
+fn installed_kernels_are_checked_with_their_own_config() {
+    let (tmp, release) = image(true);
+    let out = run(dkwrap()
+        .args(["verify", "--json", "--installed", "--all-kernels", "--root"])
+        .arg(tmp.path()));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v[0]["kernel_release"], release.as_str());
+    let oot = run(dkwrap()
+        .args([
+            "verify",
+            "--json",
+            "--installed",
+            "--out-of-tree",
+            "--kernel",
+            &release,
+            "--root",
+        ])
+        .arg(tmp.path()));
+    let v: serde_json::Value = serde_json::from_slice(&oot.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert!(v[0]["file"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("updates/dkms/modeset.ko"));
+}
+
+#[test]
+fn a_kernel_without_config_is_checked_for_its_release_and_says_what_it_skipped() {
+    let (tmp, release) = image(false);
+    let module = tmp
+        .path()
+        .join(format!("lib/modules/{release}/updates/dkms/modeset.ko"));
+    let out = run(dkwrap()
+        .args(["verify", "--kernel", &release, "--root"])
+        .arg(tmp.path())
+        .arg(&module));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert!(
+        text(&out).contains("skipped vermagic flags"),
+        "{}",
+        text(&out)
+    );
+    let wrong = run(dkwrap()
+        .args(["verify", "--kernel", "6.1.0-other", "--root"])
+        .arg(tmp.path())
+        .arg(&module));
+    assert_eq!(code(&wrong), exit::KERNEL_MISMATCH, "{}", text(&wrong));
+}

@@ -86,7 +86,16 @@ fn named_set(args: &VerifyArgs) -> Result<ModuleSet> {
     for f in &args.files {
         if f.is_dir() {
             bulk = true;
-            files.extend(discover::modules_under(f)?);
+            let found = discover::modules_under(f)?;
+            if found.is_empty() {
+                return Err(Error::Unreadable {
+                    path: f.clone(),
+                    reason:
+                        "no kernel modules (*.ko, *.ko.gz, *.ko.xz, *.ko.zst) under this directory"
+                            .into(),
+                });
+            }
+            files.extend(found);
         } else {
             files.push(f.clone());
         }

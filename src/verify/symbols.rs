@@ -43,7 +43,9 @@ pub fn module_exports(elf: &Elf, owner: &str) -> Vec<(String, Export)> {
     let mut crcs: FastMap<String, u32> = FastMap::default();
     let mut namespaces: FastMap<String, String> = FastMap::default();
     for (_, sym) in elf.symbols_in_order(&t, 0) {
-        let Some(sym) = sym else { continue };
+        let Some(sym) = sym.filter(|s| s.kind() != elf::STT_SECTION) else {
+            continue;
+        };
         let Some(sec) = sym.section() else { continue };
         if let Some(name) = sym.name.strip_prefix(b"__ksymtab_") {
             match section_named(sec) {
