@@ -6,6 +6,8 @@
 #   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
 #   5. the real dkms end-to-end test (scripts/e2e-dkms.sh)
+#   6. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
+#      Module.symvers, and altered copies caught (scripts/corpus.sh)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,4 +32,6 @@ cargo test --release 2>&1 | tee target/cargo-test.log
 phase "dkms end to end"
 cargo build --release --quiet
 DKWRAP="$repo/target/release/dkwrap" scripts/e2e-dkms.sh
+phase "real corpus (Debian's 6.1 kernel modules)"
+DKWRAP="$repo/target/release/dkwrap" scripts/corpus.sh
 phase "all tests passed"
