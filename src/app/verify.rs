@@ -1,6 +1,7 @@
 //! `dkwrap verify`: arguments to [`Expectations`], the reports printed (stdout) or as JSON
 //! records, and the run's exit code by the one policy.
 
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -11,12 +12,13 @@ use super::records::ErrorRecord;
 use super::ui::{self, Tally, Ui, Verdict};
 use crate::cli::VerifyArgs;
 use crate::error::{exit, Error, Result};
+use crate::fasthash::{FastHasher, FastMap};
 use crate::finding::{Category, Finding, Severity};
 use crate::modfile::ModuleFile;
 use crate::output::escape;
-use crate::symvers::{self, SymbolIndex};
+use crate::symvers::{self, Export, SymbolIndex};
 use crate::target::KernelTarget;
-use crate::verify::{discover, Expectations, Report};
+use crate::verify::{discover, symbols, Expectations, Report};
 
 /// One file's `--json` record: the report, whether it passed, and why not.
 #[derive(Debug, Serialize)]
@@ -192,22 +194,18 @@ fn installed_sets(args: &VerifyArgs) -> Result<Vec<ModuleSet>> {
     Ok(sets)
 }
 
-/// The kernel's Module.symvers plus the exports of every module of the set.
-fn symbol_index(set: &ModuleSet) -> Result<Option<SymbolIndex>> {
-    let Some(path) = set.build_dir.as_deref().and_then(symvers::symvers_in) else {
-        return Ok(None);
-    };
-    let mut index = SymbolIndex::read(&path)?;
-    let exports = parallel_map(&set.files, |file| {
-        let module = ModuleFile::open(file).ok()?;
-        let elf = module.elf_releasing().ok()?;
-        let owner = file.file_name()?.to_string_lossy().into_owned();
-        Some(crate::verify::symbols::module_exports(&elf, &owner))
-    });
-    for (name, export) in exports.into_iter().flatten().flatten() {
-        index.insert(&name, export);
-    }
-    Ok(Some(index))
+/// What one module of a set offers the others, read on the same pass as its checks.
+#[derive(Default)]
+struct Offered {
+    exports: Vec<(String, Export)>,
+    /// Hashes of the names it imports.
+    imports: Vec<u64>,
+}
+
+fn name_hash(name: &[u8]) -> u64 {
+    let mut h = FastHasher::default();
+    h.write(name);
+    h.finish()
 }
 
 fn check_set(
@@ -218,17 +216,87 @@ fn check_set(
     tally: &mut Tally,
     records: &mut Vec<VerifyRecord>,
 ) -> Result<()> {
-    let index = symbol_index(set)?;
+    let base = match set.build_dir.as_deref().and_then(symvers::symvers_in) {
+        Some(path) => Some(SymbolIndex::read(&path)?),
+        None => None,
+    };
+    let against = args.against.as_deref();
     let expect = Expectations {
         kernel: set.kernel.as_ref(),
         release: set.release.as_deref(),
         this_module_size,
-        symbols: index.as_ref(),
+        symbols: base.as_ref(),
     };
-    let against = args.against.as_deref();
-    let results = parallel_map(&set.files, |file| {
-        crate::verify::verify_file(file, &expect, against)
-    });
+    let collect = base.is_some();
+    let (mut results, offered): (Vec<_>, Vec<_>) = parallel_map(&set.files, |file| {
+        let mut offered = Offered::default();
+        let report = crate::verify::verify_file_with(file, &expect, against, |elf| {
+            if collect {
+                let owner = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                offered.exports = symbols::module_exports(elf, &owner.unwrap_or_default());
+                symbols::for_each_undefined(elf, |n| offered.imports.push(name_hash(n)));
+            }
+        });
+        (report, offered)
+    })
+    .into_iter()
+    .unzip();
+    if let Some(mut index) = base {
+        // Exports of the set that Module.symvers does not have, or has otherwise: the modules
+        // importing one of them are checked again against the whole set's exports.
+        let mut changed: FastMap<u64, ()> = FastMap::default();
+        for (name, export) in offered.iter().flat_map(|o| o.exports.iter()) {
+            let same = index.get(name).is_some_and(|e| {
+                (e.crc, e.gpl_only, &e.namespace)
+                    == (export.crc, export.gpl_only, &export.namespace)
+            });
+            if !same {
+                changed.insert(name_hash(name.as_bytes()), ());
+                index.insert(name, export.clone());
+            }
+        }
+        let again: Vec<usize> = (0..set.files.len())
+            .filter(|&i| offered[i].imports.iter().any(|h| changed.contains_key(h)))
+            .collect();
+        drop(offered);
+        if !again.is_empty() {
+            let expect = Expectations {
+                kernel: set.kernel.as_ref(),
+                release: set.release.as_deref(),
+                this_module_size,
+                symbols: Some(&index),
+            };
+            let files: Vec<PathBuf> = again.iter().map(|&i| set.files[i].clone()).collect();
+            let redone = parallel_map(&files, |file| {
+                crate::verify::verify_file(file, &expect, against)
+            });
+            for (i, r) in again.into_iter().zip(redone) {
+                results[i] = r;
+            }
+        }
+    }
+    report_set(args, ui, set, results, tally, records);
+    Ok(())
+}
+
+fn report_set(
+    args: &VerifyArgs,
+    ui: &Ui,
+    set: &ModuleSet,
+    results: Vec<Result<Report>>,
+    tally: &mut Tally,
+    records: &mut Vec<VerifyRecord>,
+) {
+    let symbols_checked = set
+        .build_dir
+        .as_deref()
+        .and_then(symvers::symvers_in)
+        .is_some();
+    let release = set
+        .kernel
+        .as_ref()
+        .and_then(|k| k.release.clone())
+        .or_else(|| set.release.clone());
     for (file, result) in set.files.iter().zip(results) {
         let (report, error) = match result {
             Ok(r) => {
@@ -253,14 +321,13 @@ fn check_set(
             records.push(VerifyRecord {
                 ok: error.is_none(),
                 error,
-                kernel_release: expect.release().map(str::to_string),
-                symbols_checked: index.is_some(),
+                kernel_release: release.clone(),
+                symbols_checked,
                 skipped: set.skipped.clone(),
                 report,
             });
         }
     }
-    Ok(())
 }
 
 /// `f` over every file on all CPUs, results in the files' order. Each worker holds one

@@ -105,6 +105,17 @@ impl Report {
 
 /// Verifies one file; with `against`, also proves it equivalent to that original.
 pub fn verify_file(path: &Path, expect: &Expectations, against: Option<&Path>) -> Result<Report> {
+    verify_file_with(path, expect, against, |_| {})
+}
+
+/// [`verify_file`], and `also` sees the parsed module on the same read (the app collects
+/// the exports of modules verified together this way).
+pub fn verify_file_with(
+    path: &Path,
+    expect: &Expectations,
+    against: Option<&Path>,
+    also: impl FnOnce(&elf::Elf),
+) -> Result<Report> {
     let mut report = Report::new(path);
     let module = ModuleFile::open(path)?;
     report.compression = module.compression.map(|c| c.name().to_string());
@@ -124,6 +135,7 @@ pub fn verify_file(path: &Path, expect: &Expectations, against: Option<&Path>) -
         }
     };
     report.machine = Some(elf::machine_name(elf.machine()).to_string());
+    also(&elf);
     check_module(
         &elf,
         module.signature.as_ref(),

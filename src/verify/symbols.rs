@@ -81,6 +81,16 @@ pub fn module_exports(elf: &Elf, owner: &str) -> Vec<(String, Export)> {
         .collect()
 }
 
+/// Calls `f` with the name of every named undefined symbol.
+pub fn for_each_undefined(elf: &Elf, mut f: impl FnMut(&[u8])) {
+    let Ok(Some(t)) = elf.symbols() else { return };
+    for (_, sym) in elf.symbols_in_order(&t, 1) {
+        if let Some(sym) = sym.filter(|s| s.raw_shndx == 0 && !s.name.is_empty()) {
+            f(sym.name);
+        }
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
