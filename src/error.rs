@@ -49,7 +49,7 @@ pub mod exit {
         (USAGE, "USAGE", "usage error"),
         (UNREADABLE, "UNREADABLE", "unreadable input (missing, a directory without modules, corrupt compression)"),
         (INVALID_MODULE, "INVALID_MODULE", "invalid module: the loader would reject it (not ELF, bitcode, truncated, ...)"),
-        (KERNEL_MISMATCH, "KERNEL_MISMATCH", "built for another kernel (release, vermagic flags, architecture, signature policy, unresolved symbols, symbol CRCs)"),
+        (KERNEL_MISMATCH, "KERNEL_MISMATCH", "built for another kernel (release, vermagic, architecture, signatures, symbols)"),
         (NOT_EQUIVALENT, "NOT_EQUIVALENT", "a stripped module is not its original minus debug information"),
         (SIGNED_MODULE, "SIGNED_MODULE", "strip: signed module, --allow-unsign not given"),
         (STRIP_FAILED, "STRIP_FAILED", "strip: nothing safe could be written; the original is untouched"),
