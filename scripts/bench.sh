@@ -13,7 +13,7 @@
 # from /usr/bin/time -v. Writes a Markdown table to stdout and JSON to target/bench/.
 #
 # Usage: scripts/bench.sh [MODULE...]     (default: both huge modules + the largest fixture)
-# Env:   BENCH_RUNS (default 15), BENCH_KERNEL_RUNS (default 5; 0 skips the whole-kernel
+# Env:   BENCH_RUNS (default 15; 0 skips the per-module part), BENCH_KERNEL_RUNS (default 5; 0 skips the whole-kernel
 #        comparison), DKWRAP (default target/release/dkwrap, built if missing)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +34,7 @@ if [ ! -x "$dkwrap" ] || [ -z "${DKWRAP:-}" ]; then
 fi
 
 modules=("$@")
-if [ ${#modules[@]} -eq 0 ]; then
+if [ ${#modules[@]} -eq 0 ] && [ "$runs" -gt 0 ]; then
     modules+=("$(scripts/huge.sh)")
     modules+=("$(scripts/huge.sh --dwarf)")
     # The largest x86-64 fixture (GNU strip cannot read the arm64 ones).
@@ -51,7 +51,7 @@ echo "| module | size | tool | median ms | × GNU strip | × llvm-strip | peak R
 echo "|---|---|---|---|---|---|---|---|---|"
 } > "$out/table.md"
 
-for ko in "${modules[@]}"; do
+for ko in "${modules[@]+"${modules[@]}"}"; do
     name=$(basename "$ko")
     size=$(stat -c %s "$ko")
     declare -A cmd=(

@@ -77,10 +77,11 @@ fn check_write_exec(elf: &Elf, target: &Expectations, f: &mut Findings) {
 
 fn check_common_symbols(elf: &Elf, t: &SymbolTable, f: &mut Findings) {
     let sec = &elf.sections[t.section_index];
-    let common: Vec<String> = elf
-        .symbols_in_order(t, 1)
-        .filter_map(|(_, s)| s)
-        .filter(|s| u32::from(s.raw_shndx) == elf::SHN_COMMON)
+    let common: Vec<String> = (1..t.len())
+        .filter(|&i| {
+            super::symbols::raw_shndx(t, i).is_some_and(|x| u32::from(x) == elf::SHN_COMMON)
+        })
+        .filter_map(|i| t.get(i as u32))
         .map(|s| s.name().into_owned())
         .collect();
     if let Some(first) = common.first() {

@@ -15,6 +15,24 @@ const VERSION_ENTRY: usize = 64;
 /// Lines of one kind before "and N more".
 const SHOWN_PER_KIND: usize = 10;
 
+/// `st_shndx` of symbol `i` as stored, read without decoding its name (most symbols of a
+/// module are skipped on this alone).
+pub(crate) fn raw_shndx(t: &SymbolTable, i: usize) -> Option<u16> {
+    let at = i.checked_mul(elf::SYM64_SIZE)? + 6;
+    let b = t.data.get(at..at + 2)?;
+    Some(t.endian.u16([b[0], b[1]]))
+}
+
+/// The symbols whose stored `st_shndx` passes `keep`, decoded.
+fn symbols_where<'a>(
+    t: &'a SymbolTable<'a>,
+    keep: impl Fn(u16) -> bool + 'a,
+) -> impl Iterator<Item = elf::Symbol<'a>> + 'a {
+    (1..t.len())
+        .filter(move |&i| raw_shndx(t, i).is_some_and(&keep))
+        .filter_map(move |i| t.get(i as u32))
+}
+
 /// include/linux/license.h `license_is_gpl_compatible`.
 pub fn licence_is_gpl_compatible(licence: &str) -> bool {
     matches!(
@@ -39,13 +57,23 @@ pub fn module_exports(elf: &Elf, owner: &str) -> Vec<(String, Export)> {
         let s = elf.sections.get(i)?;
         elf.section_data(s).ok()?.get(at as usize..)
     };
+    // Only symbols in the export sections are decoded: most modules export nothing.
+    let wanted: Vec<u16> = elf
+        .sections
+        .iter()
+        .filter(|s| s.name().starts_with(b"__ksymtab") || s.name().starts_with(b"__kcrctab"))
+        .filter_map(|s| u16::try_from(s.index()).ok())
+        .collect();
     let mut gpl: Vec<(String, bool)> = Vec::new();
     let mut crcs: FastMap<String, u32> = FastMap::default();
     let mut namespaces: FastMap<String, String> = FastMap::default();
-    for (_, sym) in elf.symbols_in_order(&t, 0) {
-        let Some(sym) = sym.filter(|s| s.kind() != elf::STT_SECTION) else {
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    for sym in symbols_where(&t, |shndx| wanted.contains(&shndx)) {
+        if sym.kind() == elf::STT_SECTION {
             continue;
-        };
+        }
         let Some(sec) = sym.section() else { continue };
         if let Some(name) = sym.name.strip_prefix(b"__ksymtab_") {
             match section_named(sec) {
@@ -84,8 +112,8 @@ pub fn module_exports(elf: &Elf, owner: &str) -> Vec<(String, Export)> {
 /// Calls `f` with the name of every named undefined symbol.
 pub fn for_each_undefined(elf: &Elf, mut f: impl FnMut(&[u8])) {
     let Ok(Some(t)) = elf.symbols() else { return };
-    for (_, sym) in elf.symbols_in_order(&t, 1) {
-        if let Some(sym) = sym.filter(|s| s.raw_shndx == 0 && !s.name.is_empty()) {
+    for sym in symbols_where(&t, |shndx| shndx == 0) {
+        if !sym.name.is_empty() {
             f(sym.name);
         }
     }
@@ -158,9 +186,8 @@ pub(crate) fn check_resolution(
             None => p.unversioned.push(format!("no symbol version for {name}")),
         }
     };
-    for (_, sym) in elf.symbols_in_order(t, 1) {
-        let Some(sym) = sym else { continue };
-        if sym.raw_shndx != 0 || sym.name.is_empty() {
+    for sym in symbols_where(t, |shndx| shndx == 0) {
+        if sym.name.is_empty() {
             continue;
         }
         let name = sym.name();
