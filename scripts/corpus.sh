@@ -5,7 +5,8 @@
 #      0 errors expected, as a directory (--kernel-dir) and as an installed kernel (--installed);
 #   2. altered copies (one CRC in __versions, one undefined symbol renamed, a licence changed
 #      to "Proprietary" on a module using a GPL-only export, a second .modinfo, a W+X section)
-#      must each be caught with exactly one error line, the kernel's words in it.
+#      and a dropped MODULE_IMPORT_NS must each be caught with exactly one error line, the
+#      kernel's words in it.
 #
 # Usage: scripts/corpus.sh            run both parts
 #        scripts/corpus.sh --fetch    only download and unpack; print the image root
@@ -66,9 +67,12 @@ trap 'rm -rf "$tmp"' EXIT
 vfat=$modules/kernel/fs/fat/vfat.ko
 licence_victim=$(python3 "$repo/scripts/corpus_alter.py" pick-licence "$modules/kernel" "$headers/Module.symvers")
 failed=0
-for kind in crc unknown licence modinfo wx; do
+# cxl_pmem imports one namespace (CXL) and uses several of its symbols: one line for them.
+namespaced=$(find "$modules" -name cxl_pmem.ko | head -n 1)
+for kind in crc unknown licence modinfo wx namespace; do
     src=$vfat
     [ "$kind" = licence ] && src=$licence_victim
+    [ "$kind" = namespace ] && src=$namespaced
     line=$(python3 "$repo/scripts/corpus_alter.py" "$kind" "$src" "$tmp/$kind.ko" "$headers/Module.symvers")
     what=${line%%$'\t'*}
     want=${line#*$'\t'}
@@ -85,4 +89,4 @@ for kind in crc unknown licence modinfo wx; do
     fi
 done
 [ "$failed" -eq 0 ] || dk_die "an altered module was not caught with one line"
-dk_log "corpus: $count modules OK, 5 alterations caught"
+dk_log "corpus: $count modules OK, 6 alterations caught"

@@ -8,6 +8,7 @@ KIND: crc        flip the CRC of one __versions entry (not module_layout)
                  GPL-only export; prints how many it uses)
       modinfo    a second section named .modinfo (the .comment section renamed)
       wx         SHF_WRITE on .text (W+X)
+      namespace  its MODULE_IMPORT_NS dropped (the import_ns= key renamed)
 Prints one line: what it changed, and the text verify is expected to print.
 
 Usage: corpus_alter.py pick-licence DIR Module.symvers
@@ -120,6 +121,15 @@ def main():
         t = by_name(hdrs, ".text")
         struct.pack_into("<Q", d, t["hdr"] + 8, t["flags"] | SHF_WRITE)
         print(".text made writable\thas invalid WRITE|EXEC flags")
+    elif kind == "namespace":
+        m = by_name(hdrs, ".modinfo")
+        blob = bytes(d[m["off"]:m["off"] + m["size"]])
+        entries = [e for e in blob.split(b"\0") if e.startswith(b"import_ns=")]
+        assert len(entries) == 1, "pick a module importing exactly one namespace"
+        at = m["off"] + blob.index(b"import_ns=")
+        d[at:at + 10] = b"import_nX="
+        ns = entries[0][10:].decode()
+        print(f"MODULE_IMPORT_NS({ns}) dropped\tfrom namespace {ns}, but does not import it")
     else:
         sys.exit(f"unknown kind {kind}")
     open(dst, "wb").write(d)

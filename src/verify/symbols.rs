@@ -173,6 +173,7 @@ pub(crate) fn check_resolution(
         namespace: Vec::new(),
         unversioned: Vec::new(),
     };
+    let mut missing_ns: Vec<(String, Vec<String>)> = Vec::new();
     let check_crc = |name: &str, export: &Export, p: &mut Problems| {
         let (Some(versions), Some(want)) = (&versions, export.crc) else {
             return;
@@ -204,9 +205,22 @@ pub(crate) fn check_resolution(
         check_crc(&name, export, &mut p);
         if let Some(ns) = &export.namespace {
             if !imported.contains(&&**ns) {
-                p.namespace.push(format!("module uses symbol ({name}) from namespace {ns}, but does not import it (MODULE_IMPORT_NS({ns}) missing)"));
+                match missing_ns.iter_mut().find(|(n, _)| n == &**ns) {
+                    Some((_, users)) => users.push(name.into_owned()),
+                    None => missing_ns.push((ns.to_string(), vec![name.into_owned()])),
+                }
             }
         }
+    }
+    // One line per namespace not imported, naming the symbols used from it.
+    for (ns, users) in missing_ns {
+        let (what, more) = match users.len() {
+            1 => ("symbol", String::new()),
+            n if n > 3 => ("symbols", format!(" and {} more", n - 3)),
+            _ => ("symbols", String::new()),
+        };
+        let shown = users.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        p.namespace.push(format!("module uses {what} ({shown}{more}) from namespace {ns}, but does not import it (MODULE_IMPORT_NS({ns}) missing)"));
     }
     // check_modstruct_version: struct module's layout, by the CRC of `module_layout`.
     if let Some(export) = index.get("module_layout") {
