@@ -48,6 +48,8 @@ headers=$root/usr/src/linux-headers-$release
 modules=$root/lib/modules/$release
 count=$(find "$modules" -name '*.ko*' | wc -l)
 dk_log "$count modules of $release"
+# The summary writes counts with thousands separators (4,023).
+count=$(echo "$count" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')
 
 # 1. Every module passes, with symbols resolved.
 summary=$("$dkwrap" verify --kernel-dir "$headers" "$modules") ||

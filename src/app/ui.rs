@@ -133,11 +133,25 @@ pub fn path(p: &Path) -> String {
 
 /// `1 module`, `2 modules`: `word` is the singular, made plural with an `s`.
 pub fn plural(n: usize, word: &str) -> String {
+    let count = thousands(n);
     if n == 1 {
-        format!("{n} {word}")
+        format!("{count} {word}")
     } else {
-        format!("{n} {word}s")
+        format!("{count} {word}s")
     }
+}
+
+/// `4023` as `4,023`: whole installed kernels give counts in the thousands.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Sizes in one format everywhere: `812 B`, `26.2 KiB`, `55.9 MiB`.
@@ -187,9 +201,9 @@ impl Tally {
         format!(
             "{}: {} {}, {} {}",
             plural(self.ok + self.failed, "module"),
-            self.ok,
+            thousands(self.ok),
             word(Verdict::Ok),
-            self.failed,
+            thousands(self.failed),
             word(Verdict::Failed)
         )
     }
@@ -206,6 +220,9 @@ mod tests {
         assert_eq!(plural(1, "error"), "1 error");
         assert_eq!(plural(0, "error"), "0 errors");
         assert_eq!(plural(2, "module"), "2 modules");
+        assert_eq!(plural(4023, "module"), "4,023 modules");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 
     #[test]
