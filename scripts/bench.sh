@@ -13,8 +13,10 @@
 # from /usr/bin/time -v. Writes a Markdown table to stdout and JSON to target/bench/.
 #
 # Usage: scripts/bench.sh [MODULE...]     (default: both huge modules + the largest fixture)
-# Env:   BENCH_RUNS (default 15; 0 skips the per-module part), BENCH_KERNEL_RUNS (default 5; 0 skips the whole-kernel
-#        comparison), DKWRAP (default target/release/dkwrap, built if missing)
+# Env:   BENCH_RUNS (default 15; 0 skips the per-module part), BENCH_KERNEL_RUNS (default 5;
+#        0 skips the whole-kernel comparison), DKWRAP (default target/release/dkwrap, built if
+#        missing), DKWRAP_BASELINE (another dkwrap binary, e.g. the previous release: its native
+#        strip and verify run in the same table, rows `baseline-*`, to show a change costs nothing)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -63,9 +65,15 @@ for ko in "${modules[@]+"${modules[@]}"}"; do
         [readelf-a]="readelf -a -W $ko"
     )
     order=(gnu-strip llvm-strip-19 eu-strip dkwrap-native dkwrap-verify dkwrap-verify-against readelf-a)
+    if [ -n "${DKWRAP_BASELINE:-}" ]; then
+        cmd[baseline-native]="$DKWRAP_BASELINE strip --strategy native -o $tmp/baseline.ko $ko"
+        cmd[baseline-verify]="$DKWRAP_BASELINE verify $ko"
+        order+=(baseline-native baseline-verify baseline-verify-against)
+    fi
     # --against needs a stripped copy: use llvm-strip's output as the file under proof.
     llvm-strip-19 -g -o "$tmp/against.ko" "$ko"
     cmd[dkwrap-verify-against]="$dkwrap verify --against $ko $tmp/against.ko"
+    [ -z "${DKWRAP_BASELINE:-}" ] || cmd[baseline-verify-against]="$DKWRAP_BASELINE verify --against $ko $tmp/against.ko"
     # Each strip tool writes a fresh file: its previous output is removed before every run
     # (outside the timing), for all tools alike. Replacing a file whose blocks were written
     # costs the replacer a synchronous discard on filesystems mounted with `discard` (this
@@ -76,6 +84,7 @@ for ko in "${modules[@]+"${modules[@]}"}"; do
         [llvm-strip-19]="rm -f $tmp/llvm.ko"
         [eu-strip]="rm -f $tmp/eu.ko"
         [dkwrap-native]="rm -f $tmp/native.ko"
+        [baseline-native]="rm -f $tmp/baseline.ko"
     )
     args=()
     for k in "${order[@]}"; do args+=(--prepare "${prep[$k]:-true}" -n "$k" "${cmd[$k]}"); done
@@ -98,6 +107,7 @@ for ko in "${modules[@]+"${modules[@]}"}"; do
     bytes[llvm-strip-19]=$(stat -c %s "$tmp/llvm.ko" 2>/dev/null || echo -)
     bytes[eu-strip]=$(stat -c %s "$tmp/eu.ko" 2>/dev/null || echo -)
     bytes[dkwrap-native]=$(stat -c %s "$tmp/native.ko" 2>/dev/null || echo -)
+    bytes[baseline-native]=$(stat -c %s "$tmp/baseline.ko" 2>/dev/null || echo -)
     python3 - "$json" "$name" "$size" "$(declare -p rss rc bytes)" >> "$out/table.md" <<'PY'
 import json, sys, re
 data = json.load(open(sys.argv[1]))

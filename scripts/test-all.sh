@@ -4,9 +4,12 @@
 #   2. rebuild the committed fixtures and check they still have their properties and bytes
 #      (scripts/fixtures.sh --check, scripts/doctor-fixtures.sh --check)
 #   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
-#   4. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
-#   5. the real dkms end-to-end test (scripts/e2e-dkms.sh)
-#   6. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
+#   4. a real Debian kernel for the verify --boot tests (scripts/boot-kernel.sh)
+#   5. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
+#   6. the real dkms end-to-end test (scripts/e2e-dkms.sh)
+#   7. the Debian, Arch and RPM packages (scripts/package.sh), the .deb installed and purged
+#      (scripts/e2e-package.sh)
+#   8. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
 #      Module.symvers, and altered copies caught (scripts/corpus.sh)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
@@ -24,6 +27,9 @@ phase "huge modules"
 DKWRAP_HUGE=$(scripts/huge.sh)
 DKWRAP_HUGE_DWARF=$(scripts/huge.sh --dwarf)
 export DKWRAP_HUGE DKWRAP_HUGE_DWARF
+phase "boot kernel (Debian's linux-image, qemu, busybox-static) for verify --boot"
+DKWRAP_BOOT_ROOT=$(scripts/boot-kernel.sh)
+export DKWRAP_BOOT_ROOT
 phase "cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
@@ -32,6 +38,9 @@ cargo test --release 2>&1 | tee target/cargo-test.log
 phase "dkms end to end"
 cargo build --release --quiet
 DKWRAP="$repo/target/release/dkwrap" scripts/e2e-dkms.sh
+phase "packages: build, lint, install, purge"
+scripts/package.sh
+scripts/e2e-package.sh
 phase "real corpus (Debian's 6.1 kernel modules)"
 DKWRAP="$repo/target/release/dkwrap" scripts/corpus.sh
 phase "all tests passed"

@@ -9,10 +9,19 @@ use crate::app::ui::ColorChoice;
 use crate::kconfig::KernelSelector;
 use crate::strip::Strategy;
 
+/// `dkwrap --version`: the crate version and the git revision it was built from (build.rs:
+/// `DKWRAP_GIT_REV`, else `git rev-parse --short HEAD`, else "unknown").
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("DKWRAP_GIT_REV"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dkwrap",
-    version,
+    version = VERSION,
     about = "Make DKMS builds of out-of-tree kernel modules safe on clang/ThinLTO kernels",
     long_about = "Make DKMS builds of out-of-tree kernel modules safe on clang/ThinLTO kernels.\n\n\
         GNU strip corrupts modules linked by ld.lld with ThinLTO (it prints `BFD ... assertion fail` \
@@ -52,6 +61,20 @@ pub enum Command {
     /// Explain why the NVIDIA driver does not work on this machine, or will not after the next
     /// reboot (read-only; Debian/Ubuntu, Fedora/RHEL, Arch/CachyOS/Manjaro).
     Doctor(DoctorArgs),
+    /// Explain build logs (`BFD ... assertion fail elf.c:4131`, dkms output, make.log) and
+    /// modules: what each recognised line means, why GNU strip breaks this module, and with
+    /// --try what every strip tool here does to it, proven.
+    Explain(ExplainArgs),
+    /// Print a shell completion script on stdout (packages install it; see the long help).
+    #[command(long_about = "Print a shell completion script on stdout.\n\n\
+        The packages install it. After `cargo install`:\n  \
+        dkwrap completions bash > ~/.local/share/bash-completion/completions/dkwrap\n  \
+        dkwrap completions zsh > ~/.zfunc/_dkwrap   (with fpath+=~/.zfunc before compinit)\n  \
+        dkwrap completions fish > ~/.config/fish/completions/dkwrap.fish")]
+    Completions(CompletionsArgs),
+    /// Write the man pages (packagers): dkwrap.1 and one per subcommand, or print one.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 /// Which kernel to act for. Without any, the running kernel.
@@ -176,6 +199,8 @@ pub struct VerifyArgs {
     /// A module built against the same kernel; its .gnu.linkonce.this_module size is the reference.
     #[arg(long, value_name = "FILE.ko", conflicts_with = "this_module_size")]
     pub reference: Option<PathBuf>,
+    #[command(flatten)]
+    pub boot: BootArgs,
     /// Machine-readable output (every module, passed or not).
     #[arg(long)]
     pub json: bool,
@@ -226,4 +251,64 @@ pub struct DoctorArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Logs (make.log, dkms output, pacman.log, apt's term.log, journalctl text, strip's
+    /// stderr) and modules (.ko, .ko.zst/.xz/.gz) in any order, told apart by content;
+    /// `-` reads standard input.
+    #[arg(required = true, value_name = "LOG|MODULE")]
+    pub inputs: Vec<PathBuf>,
+    /// Run every strip tool found (GNU strip, llvm-strip[-NN], eu-strip, dkwrap native) on a
+    /// temporary copy of each module and prove each output.
+    #[arg(long = "try")]
+    pub try_tools: bool,
+    /// Another strip tool to try (repeatable; implies --try).
+    #[arg(long = "tool", value_name = "PATH")]
+    pub tools: Vec<PathBuf>,
+    /// Seconds each tool may run under --try.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `verify --boot`: load the modules into a real kernel in a VM.
+#[derive(Debug, Clone, Args)]
+pub struct BootArgs {
+    /// Also boot this kernel image (e.g. /boot/vmlinuz-KVER) under qemu and load the modules
+    /// into it, dependencies first (from .modinfo depends=): the kernel's own verdict.
+    #[arg(long, value_name = "IMAGE")]
+    pub boot: Option<PathBuf>,
+    /// Where dependencies are looked for besides each module's directory (repeatable; e.g.
+    /// /lib/modules/KVER/kernel).
+    #[arg(long, value_name = "DIR", requires = "boot")]
+    pub boot_search: Vec<PathBuf>,
+    /// The qemu to run (default: qemu-system-x86_64 on PATH).
+    #[arg(long, value_name = "PATH", requires = "boot")]
+    pub qemu: Option<PathBuf>,
+    /// Seconds the VM may run before it counts as hung.
+    #[arg(long, value_name = "SECS", default_value_t = 180, requires = "boot")]
+    pub boot_timeout: u64,
+}
+
+/// `dkwrap completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Hidden: `dkwrap man --out DIR` (packaging), `dkwrap man [SUBCOMMAND] | man -l -`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page (dkwrap.1, dkwrap-strip.1, ...) into this directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "page")]
+    pub out: Option<std::path::PathBuf>,
+    /// Print this subcommand's page (`strip`, or `dkms install-integration`) instead of dkwrap.1.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub page: Vec<String>,
 }

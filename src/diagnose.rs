@@ -1,12 +1,16 @@
 //! Known build-failure signatures: recognise a line of make output or of a dkms make.log and
-//! say its cause and fix. Shared by `make` (which scans the build as it streams) and `doctor`
-//! (which reads saved make.log files).
+//! say its cause and fix. The one place for signatures, shared by `make` (which scans the
+//! build as it streams), `doctor` (which reads saved make.log files) and `explain` (which
+//! reads any saved log and counts every recognised line). [`bfd`] knows where binutils'
+//! `BFD ... assertion fail elf.c:NNNN` points.
 //!
 //! The table is data: one [`Signature`] per known message, each with a regular expression,
 //! a cause and a fix. Cause and fix may name the expression's capture groups (`$tool`,
 //! `${flag}`), filled in from the matching line. Every message in the table was seen in a
 //! real build (dkms 3.0.10, clang-19 ThinLTO and GCC kernels, NVIDIA open-gpu-kernel-modules
 //! 595.45.04, GNU binutils 2.40 and 2.43.1); the unit tests below quote them.
+
+pub mod bfd;
 
 use std::sync::OnceLock;
 
@@ -80,9 +84,11 @@ pub const SIGNATURES: &[Signature] = &[
         id: "gnu-strip-invalid-group-entry",
         pattern: r"invalid entry \((?P<entry>0x[0-9a-fA-F]+)\) in group \[(?P<group>[0-9]+)\]",
         severity: Severity::Error,
-        cause: "GNU strip/objcopy (binutils 2.43 and later) does not understand the COMDAT section group \
-                [$group] that ld.lld wrote (member $entry); it drops or renumbers the group's sections, \
-                exits 0 and leaves relocations pointing at the wrong sections",
+        cause: "GNU strip/objcopy (binutils 2.43 and later) found section $entry listed in section \
+                group [$group] although an earlier group already lists it (ld.lld puts the merged \
+                .data/.rodata/.bss of a ThinLTO module in many groups). BFD keeps a section in one \
+                group only, drops it from [$group], exits 0, and writes groups and relocations that \
+                point at the wrong sections (`dkwrap explain LOG MODULE` names both groups)",
         fix: STRIP_FIX,
     },
     Signature {
@@ -93,6 +99,27 @@ pub const SIGNATURES: &[Signature] = &[
                 clang/ThinLTO kernel; dkms ignores strip's failure and installs the module unstripped \
                 (intact, but with its debug information). A newer GNU strip does not refuse it: it \
                 corrupts it",
+        fix: STRIP_FIX,
+    },
+    Signature {
+        id: "gnu-strip-foreign-format",
+        pattern: r"(?:^|[\s/])(?:[a-z0-9_]+-linux-gnu-)?(?P<tool>strip|objcopy): Unable to recognise the format of the input file [`'‘](?P<file>[^'’]+)['’]",
+        severity: Severity::Warning,
+        cause: "GNU $tool cannot read $file at all: this binutils was built for another architecture \
+                than the file's (an arm64 module handed to the x86-64 host's strip). dkms ignores \
+                strip's failure and installs the module unstripped",
+        fix: "strip with a tool that reads the module's architecture: llvm-strip reads them all \
+              (`dkwrap strip` picks it and proves the result); a cross GNU strip reads it but has \
+              the same group bugs on ThinLTO modules",
+    },
+    Signature {
+        id: "gnu-bfd-group-without-members",
+        pattern: r"SHT_GROUP section \[index (?P<group>[0-9]+)\] has no SHF_GROUP sections",
+        severity: Severity::Warning,
+        cause: "GNU binutils (BFD) found section group [$group] without members of its own: each \
+                of its members (a merged .data/.rodata/.bss of an ld.lld module) was already \
+                claimed by an earlier group, because BFD keeps a section in one group only. \
+                binutils 2.40 then refuses the file (`file format not recognized`)",
         fix: STRIP_FIX,
     },
     Signature {
@@ -256,6 +283,57 @@ pub const SIGNATURES: &[Signature] = &[
               with KBUILD_EXTRA_SYMBOLS=",
     },
     Signature {
+        id: "nvidia-cc-version-check",
+        pattern: r"\*\*\* Failed CC version check\. \*\*\*",
+        severity: Severity::Warning,
+        cause: "NVIDIA's conftest (cc_version_check) compares the first x.y.z of the kernel's compiler \
+                string (LINUX_COMPILER in include/generated/compile.h, e.g. `Debian clang version 19.1.7 \
+                (3~deb12u1), Debian LLD 19.1.7` gives 19.1) with the __GNUC__.__GNUC_MINOR__ of the \
+                compiler building the module. clang always reports 4.2 there, so on a clang kernel the \
+                check fails even with the kernel's own clang; on a GCC kernel it means another gcc \
+                major.minor than the kernel's. The build goes on either way",
+        fix: "clang kernel: nothing, if the build uses the kernel's clang (`dkwrap detect` names it, \
+              `dkwrap make` passes it); IGNORE_CC_MISMATCH=1 silences the check. GCC kernel: build with \
+              the gcc version that built the kernel",
+    },
+    Signature {
+        id: "nvidia-conftest-sanity-check",
+        pattern: r"\*\*\* Failed (?P<check>[A-Za-z0-9_ -]+?) sanity check\. Bailing out! \*\*\*",
+        severity: Severity::Error,
+        cause: "NVIDIA's conftest stopped the build: its $check sanity check failed. CC: the compiler \
+                cannot compile a trivial file with the kernel's flags (a compiler other than the \
+                kernel's, or an unprepared kernel tree); Xen, PREEMPT_RT, DOM0, vGPU on KVM: the \
+                kernel's configuration is one this driver does not support",
+        fix: "CC: build with the kernel's compiler (`dkwrap make -- make ...` passes it) against a \
+              prepared kernel tree; otherwise read the conftest lines printed above this one, which \
+              name the configuration option",
+    },
+    Signature {
+        id: "objtool-rethunk-naked-return",
+        pattern: r"(?:(?P<object>[^\s:]+\.o): )?(?:warning: )?objtool: (?P<function>\S+?):? 'naked' return found in RETHUNK build",
+        severity: Severity::Warning,
+        cause: "objtool found a plain `ret` in ${object} (${function}): that code was compiled \
+                without the kernel's return-thunk flag (-mfunction-return=thunk-extern, \
+                CONFIG_RETHUNK), so the kernel cannot route its returns through the Retbleed/SRSO \
+                return thunk. NVIDIA's open modules link objects built by their own Makefiles \
+                (src/nvidia, src/nvidia-modeset) with their own flags. The module builds and loads; \
+                that function only lacks the mitigation",
+        fix: "nothing is needed for the build to work; on machines that rely on the Retbleed/SRSO \
+              mitigation, report it to the package (NVIDIA: open-gpu-kernel-modules)",
+    },
+    Signature {
+        id: "objtool-retpoline-indirect-call",
+        pattern: r"(?:(?P<object>[^\s:]+\.o): )?(?:warning: )?objtool: (?P<function>\S+?):? indirect (?:call|jump) found in RETPOLINE build",
+        severity: Severity::Warning,
+        cause: "objtool found an indirect call or jump in ${object} (${function}) that does not go \
+                through a retpoline thunk: that code was compiled without the kernel's retpoline flags \
+                (-mretpoline-external-thunk / -mindirect-branch=thunk-extern, CONFIG_RETPOLINE). \
+                NVIDIA's open modules link objects built by their own Makefiles with their own flags. \
+                The module builds and loads; that branch only lacks the Spectre v2 mitigation",
+        fix: "nothing is needed for the build to work; on machines that rely on retpolines, report it \
+              to the package (NVIDIA: open-gpu-kernel-modules)",
+    },
+    Signature {
         id: "kernel-headers-missing",
         pattern: r"(?P<dir>/lib/modules/[^/\s]+/(?:build|source))\S*: No such file or directory|No rule to make target '[^']*/lib/modules/[^/\s]+/build|The kernel header file \S+ does not exist|Your kernel headers for kernel \S+ cannot be found|(?i)kernel (?:source|headers?) (?:tree|directory )?(?:not found|is missing)",
         severity: Severity::Error,
@@ -298,16 +376,25 @@ fn compiled() -> &'static Compiled {
 }
 
 /// Incremental scanner: feed it lines as they arrive; each signature is reported once, at its
-/// first matching line.
+/// first matching line ([`Scanner::every_line`]: at every matching line).
 #[derive(Debug, Default)]
 pub struct Scanner {
     found: Vec<Diagnosis>,
     lines: usize,
+    every_line: bool,
 }
 
 impl Scanner {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A scanner that reports every matching line, for `explain`, which counts repeats.
+    pub fn every_line() -> Self {
+        Scanner {
+            every_line: true,
+            ..Self::default()
+        }
     }
 
     /// Scans one line (without its newline). Returns the diagnoses this line added.
@@ -318,7 +405,7 @@ impl Scanner {
         // RegexSet says which rows match; only those run their capturing regex.
         for idx in c.set.matches(line).iter() {
             let sig = &SIGNATURES[idx];
-            if self.found.iter().any(|d| d.id == sig.id) {
+            if !self.every_line && self.found.iter().any(|d| d.id == sig.id) {
                 continue;
             }
             let Some(caps) = c.each[idx].captures(line) else {
@@ -357,6 +444,16 @@ fn collapse_spaces(s: &str) -> String {
 /// Every known signature found in `output`, in order of first appearance, each once.
 pub fn diagnose(output: &str) -> Vec<Diagnosis> {
     let mut scanner = Scanner::new();
+    for line in output.lines() {
+        scanner.scan_line(line);
+    }
+    scanner.into_diagnoses()
+}
+
+/// Every line of `output` that a signature recognises, in order (a line matching two rows
+/// appears twice).
+pub fn recognise_every_line(output: &str) -> Vec<Diagnosis> {
+    let mut scanner = Scanner::every_line();
     for line in output.lines() {
         scanner.scan_line(line);
     }
@@ -416,6 +513,15 @@ mod tests {
             ("ld: nvidia.o: file not recognized: file format not recognized", "gnu-ld-format-not-recognized"),
             ("  ERROR: Kernel configuration is invalid.", "kernel-tree-unprepared"),
             ("Skipping BTF generation for /x/m.ko due to unavailability of vmlinux", "btf-vmlinux-missing"),
+            // The x86-64 host's binutils 2.40 on the arm64 fixtures.
+            ("strip: Unable to recognise the format of the input file `basic-arm64-thinlto.ko'", "gnu-strip-foreign-format"),
+            ("strip: a.ko: SHT_GROUP section [index 28] has no SHF_GROUP sections", "gnu-bfd-group-without-members"),
+            // NVIDIA 595.45.04 against the clang-19 ThinLTO tree (issue 16).
+            ("*** Failed CC version check. ***", "nvidia-cc-version-check"),
+            ("*** Failed CC sanity check. Bailing out! ***", "nvidia-conftest-sanity-check"),
+            ("*** Failed PREEMPT_RT sanity check. Bailing out! ***", "nvidia-conftest-sanity-check"),
+            ("nvidia.o: warning: objtool: _nv000123rm+0x1c: 'naked' return found in RETHUNK build", "objtool-rethunk-naked-return"),
+            ("nvidia-modeset.o: warning: objtool: nvKmsIoctl+0x5a: indirect call found in RETPOLINE build", "objtool-retpoline-indirect-call"),
         ];
         for (line, want) in cases {
             let got = ids(line);
@@ -497,6 +603,28 @@ mod tests {
         assert!(d[1].cause.contains("-Qunused-arguments is clang-only"));
         assert_eq!(d[1].line_number, 3);
         assert!(!d[1].cause.contains("  "));
+    }
+
+    #[test]
+    fn every_line_mode_keeps_repeats_and_the_default_does_not() {
+        let text = "strip: BFD (GNU Binutils for Debian) 2.40 assertion fail ../../bfd/elf.c:3574\n\
+                    strip: BFD (GNU Binutils for Debian) 2.40 assertion fail ../../bfd/elf.c:3574\n";
+        assert_eq!(diagnose(text).len(), 1);
+        let all = recognise_every_line(text);
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].line_number, all[1].line_number), (1, 2));
+    }
+
+    #[test]
+    fn objtool_rows_name_the_object_and_function() {
+        let d = diagnose(
+            "nvidia.o: warning: objtool: _nv000123rm+0x1c: 'naked' return found in RETHUNK build",
+        );
+        assert!(
+            d[0].cause.contains("nvidia.o (_nv000123rm+0x1c)"),
+            "{}",
+            d[0].cause
+        );
     }
 
     #[test]

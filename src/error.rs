@@ -38,6 +38,9 @@ pub mod exit {
     pub const BUILT_MODULE_REJECTED: i32 = 12;
     /// `make`: make itself failed; its status is in the message and in `--json`.
     pub const MAKE_FAILED: i32 = 13;
+    /// `verify --boot`: the test kernel crashed, panicked or hung loading a module (or did
+    /// not boot at all).
+    pub const BOOT_FAILED: i32 = 16;
     /// Interrupted by Ctrl-C (128 + SIGINT); `make` killed by signal N exits 128+N.
     pub const INTERRUPTED: i32 = 130;
 
@@ -58,6 +61,7 @@ pub mod exit {
         (PROBLEMS_FOUND, "PROBLEMS_FOUND", "doctor: problems found"),
         (BUILT_MODULE_REJECTED, "BUILT_MODULE_REJECTED", "make: the build succeeded but a built module failed strip or verification, or none was built"),
         (MAKE_FAILED, "MAKE_FAILED", "make: make itself failed (its status is in the message and the JSON)"),
+        (BOOT_FAILED, "BOOT_FAILED", "verify --boot: the test kernel crashed, panicked or hung loading a module"),
         (INTERRUPTED, "INTERRUPTED", "interrupted (Ctrl-C); make killed by signal N: 128+N"),
     ];
 
@@ -67,6 +71,7 @@ pub mod exit {
     /// could not read.
     pub const SEVERITY_ORDER: &[i32] = &[
         INTERNAL,
+        BOOT_FAILED,
         NOT_EQUIVALENT,
         INVALID_MODULE,
         KERNEL_MISMATCH,
@@ -105,7 +110,9 @@ pub mod exit {
             s.push_str(&format!("  {code:>3}  {meaning}\n"));
         }
         s.push_str("  With several files, the most severe code wins: ");
-        s.push_str("not-equivalent > invalid module > kernel mismatch > make codes > ");
+        s.push_str(
+            "boot failed > not-equivalent > invalid module > kernel mismatch > make codes > ",
+        );
         s.push_str("strip failed > signed > tool missing > no config > unreadable.\n");
         s
     }
@@ -206,4 +213,40 @@ pub fn io_reason(e: &std::io::Error) -> String {
     let text = text.split(" (os error ").next().unwrap_or(&text);
     let text = text.split(" at path \"").next().unwrap_or(text);
     text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    /// Every `pub const NAME: i32 = N;` of `mod exit` has its row in `exit::TABLE`, under its
+    /// own name and code, and no code is used twice.
+    #[test]
+    fn exit_table_lists_every_code() {
+        let source = include_str!("error.rs");
+        let module = source
+            .split("pub mod exit {")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}\n").next())
+            .expect("error.rs has `pub mod exit { ... }`");
+        let constant = regex::Regex::new(r"pub const ([A-Z0-9_]+): i32 = (\d+);").expect("regex");
+        let mut declared: Vec<(i32, String)> = constant
+            .captures_iter(module)
+            .map(|c| (c[2].parse().expect("a number"), c[1].to_owned()))
+            .collect();
+        declared.sort();
+        let mut listed: Vec<(i32, String)> = exit::TABLE
+            .iter()
+            .map(|&(code, name, _)| (code, name.to_owned()))
+            .collect();
+        listed.sort();
+        assert!(!declared.is_empty());
+        assert_eq!(
+            declared, listed,
+            "exit::TABLE must list every exit constant"
+        );
+        let mut codes: Vec<i32> = listed.iter().map(|(code, _)| *code).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), listed.len(), "an exit code is used twice");
+    }
 }

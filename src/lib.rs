@@ -6,12 +6,14 @@
 //! [`elf`] is the one ELF reader they all share; [`modfile`] peels compression and signatures.
 
 pub mod app;
+pub mod boot;
 pub mod cli;
 pub mod detect;
 pub mod diagnose;
 pub mod doctor;
 pub mod elf;
 pub mod error;
+pub mod explain;
 pub mod fasthash;
 pub mod finding;
 pub mod kconfig;

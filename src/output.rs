@@ -17,6 +17,15 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// `1 module`, `2 modules`: `word` is the singular, made plural with an `s`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
     let text = serde_json::to_string_pretty(value)
@@ -25,7 +34,8 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
     Ok(())
 }
 
-/// Progress bars and spinners only when stderr is a terminal and NO_COLOR/CI are not set.
+/// Progress only when stderr is a terminal and CI is not set. The app layer adds the rest
+/// (`Ui::progress_allowed`: not with `-q`, not when colour is off, as `NO_COLOR` asks).
 pub fn progress_allowed() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }

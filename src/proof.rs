@@ -12,6 +12,7 @@ use std::hash::{Hash, Hasher};
 use crate::elf::{self, Elf, Reloc, Section, Symbol, SymbolTable, RELOCS_PER_RELEASE};
 use crate::fasthash::{FastHasher, FastMap};
 use crate::finding::{Category, Finding, Findings, Severity};
+use crate::output::plural;
 
 /// Relocation sections compared between two hand-backs of the symbol tables' pages.
 const RELOC_SECTIONS_PER_TABLE_RELEASE: usize = 4096;
@@ -667,14 +668,6 @@ fn report_relocation_differences(diffs: &[RelocDiff], f: &mut Findings) {
         "sections whose relocations differ ({} relocations in all)",
         all
     ));
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 /// Works out how the relocations applying to section `id` differ.

@@ -480,3 +480,60 @@ fn missing_kernel_tree_is_reported() {
     assert_eq!(code(&out), exit::NO_KERNEL_CONFIG, "{}", text(&out));
     assert!(stderr(&out).contains("from KERNELDIR="), "{}", text(&out));
 }
+
+#[test]
+fn the_selected_kernel_is_passed_the_way_the_package_reads_it() {
+    // NVIDIA-shaped: the top-level Makefile runs a sub-make whose Makefile finds the kernel
+    // through SYSSRC/SYSOUT (else KERNEL_UNAME via /lib/modules): --kernel-dir must reach it.
+    let sim = Sim::new("thinlto");
+    std::fs::create_dir_all(sim.root().join("kernel-open")).unwrap();
+    std::fs::write(
+        sim.root().join("Makefile"),
+        "modules:\n\t$(MAKE) -C kernel-open modules\n",
+    )
+    .unwrap();
+    std::fs::write(
+        sim.root().join("kernel-open/Makefile"),
+        "ifdef SYSSRC\n  KERNEL_SOURCES := $(SYSSRC)\nelse\n  KERNEL_UNAME ?= $(shell uname -r)\nendif\n",
+    )
+    .unwrap();
+    sim.make_building("modeset-like-thinlto.ko", "nvidia-modeset.ko");
+    let tree = sim.tree().display().to_string();
+    let out = sim.run(
+        &["--kernel-dir", &tree],
+        &["-j2", "KERNEL_UNAME=6.1.192", "modules"],
+    );
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let argv = sim.argv();
+    assert!(argv.contains(&format!("SYSSRC={tree}")), "{argv:?}");
+    assert!(argv.contains(&format!("SYSOUT={tree}")), "{argv:?}");
+    assert!(
+        stderr(&out).contains("added SYSSRC="),
+        "the addition is said: {}",
+        text(&out)
+    );
+    // A package whose Makefile reads KDIR gets KDIR; one that already names it is left alone.
+    let sim = Sim::new("gcc");
+    std::fs::write(
+        sim.root().join("Makefile"),
+        "all:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n",
+    )
+    .unwrap();
+    sim.make_building("basic-gcc.ko", "basic.ko");
+    let tree = sim.tree().display().to_string();
+    let out = sim.run(&["--kernel-dir", &tree], &["all"]);
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert!(
+        sim.argv().contains(&format!("KDIR={tree}")),
+        "{:?}",
+        sim.argv()
+    );
+    let out = sim.run(&["--kernel-dir", &tree], &["all", &format!("KDIR={tree}")]);
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert_eq!(
+        sim.argv().iter().filter(|a| a.starts_with("KDIR=")).count(),
+        1,
+        "{:?}",
+        sim.argv()
+    );
+}

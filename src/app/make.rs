@@ -193,7 +193,7 @@ fn print_module(ui: &Ui, m: &BuiltModule, asked: Strategy) {
     };
     eprintln!("dkwrap make: {path}: {how}{sizes}, {verdict}");
     for a in r.attempts.iter().filter(|a| !a.accepted) {
-        let what = super::strip::tool_words(a.strategy, a.tool.as_deref());
+        let what = a.strategy.in_words();
         let why = escape(a.reason.as_deref().unwrap_or("rejected"));
         eprintln!("  {what} rejected: {why}");
     }

@@ -5,9 +5,13 @@
 //! exit code by the one policy ([`crate::exit::most_severe`]). The stages below take plain
 //! domain values and return results.
 
+pub mod boot;
 pub mod detect;
+pub mod docs;
 pub mod doctor;
+pub mod explain;
 pub mod make;
+pub mod manpages;
 pub mod records;
 pub mod strip;
 pub mod ui;
@@ -34,6 +38,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Verify(a) => verify::run(a, &ui),
         Command::Make(a) => make::run(a, &ui),
         Command::Doctor(a) => doctor::run(a, &ui),
+        Command::Completions(a) => docs::run_completions(a, &ui),
+        Command::Man(a) => docs::run_man(a, &ui),
+        Command::Explain(a) => explain::run(a, &ui),
     };
     match result {
         Ok(code) => code,

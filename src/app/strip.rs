@@ -69,7 +69,7 @@ fn print_result(ui: &Ui, file: &Path, result: &Result<StripRecord>, asked: Strat
         return;
     }
     for a in r.attempts.iter().filter(|a| !a.accepted) {
-        let what = tool_words(a.strategy, a.tool.as_deref());
+        let what = a.strategy.in_words();
         let why = escape(a.reason.as_deref().unwrap_or("rejected"));
         ui.say(&format!("{name}: {what} rejected: {why}"));
     }

@@ -131,14 +131,12 @@ pub fn path(p: &Path) -> String {
     escape(&p.display().to_string())
 }
 
-/// `1 module`, `2 modules`: `word` is the singular, made plural with an `s`.
-pub fn plural(n: usize, word: &str) -> String {
-    let count = thousands(n);
-    if n == 1 {
-        format!("{count} {word}")
-    } else {
-        format!("{count} {word}s")
-    }
+pub use crate::output::plural;
+
+/// `1 module`, `4,023 modules`.
+fn modules(n: usize) -> String {
+    let word = if n == 1 { "module" } else { "modules" };
+    format!("{} {word}", thousands(n))
 }
 
 /// `4023` as `4,023`: whole installed kernels give counts in the thousands.
@@ -200,7 +198,7 @@ impl Tally {
         };
         format!(
             "{}: {} {}, {} {}",
-            plural(self.ok + self.failed, "module"),
+            modules(self.ok + self.failed),
             thousands(self.ok),
             word(Verdict::Ok),
             thousands(self.failed),
@@ -220,7 +218,8 @@ mod tests {
         assert_eq!(plural(1, "error"), "1 error");
         assert_eq!(plural(0, "error"), "0 errors");
         assert_eq!(plural(2, "module"), "2 modules");
-        assert_eq!(plural(4023, "module"), "4,023 modules");
+        assert_eq!(modules(4023), "4,023 modules");
+        assert_eq!(modules(1), "1 module");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(999), "999");
     }

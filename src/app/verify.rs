@@ -33,6 +33,8 @@ struct VerifyRecord {
     skipped: Vec<String>,
     #[serde(flatten)]
     report: Report,
+    /// With `--boot`: what the test kernel said when loading this module.
+    boot: Option<crate::boot::console::ModuleBoot>,
 }
 
 /// One set of modules checked together against one kernel.
@@ -70,6 +72,26 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
             }
         }
         check_set(args, ui, set, this_module_size, &mut tally, &mut records)?;
+    }
+    let boot_files: Vec<PathBuf> = sets.iter().flat_map(|s| s.files.clone()).collect();
+    if let Some(boot) = super::boot::run(&args.boot, &boot_files)? {
+        let code = super::boot::code(&boot);
+        tally.code = exit::most_severe(tally.code, code);
+        for r in records.iter_mut() {
+            let name = crate::boot::module_name(&r.report.file);
+            let verdict = boot.modules.iter().find(|m| Some(&m.name) == name.as_ref());
+            r.boot = verdict.cloned();
+            if code != exit::OK && r.ok && r.boot.as_ref().is_some_and(|b| !b.outcome.loaded()) {
+                r.ok = false;
+                r.error = Some(ErrorRecord {
+                    code,
+                    message: "the test kernel did not load it".into(),
+                });
+            }
+        }
+        if !args.json {
+            super::boot::print(ui, &boot);
+        }
     }
     if args.json {
         crate::output::print_json(&records)?;
@@ -325,6 +347,7 @@ fn report_set(
                 symbols_checked,
                 skipped: set.skipped.clone(),
                 report,
+                boot: None,
             });
         }
     }

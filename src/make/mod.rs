@@ -17,6 +17,7 @@
 //!    all, fails the stage.
 
 pub mod command;
+pub mod kernelvars;
 pub mod modules;
 pub mod stream;
 
@@ -140,7 +141,18 @@ pub fn build(
     if facts.compiler == CompilerFamily::Gcc {
         warn_clang_on_gcc_kernel(&req.args);
     }
-    let (final_args, rewrites) = command::apply_toolchain(&req.args, &wanted, &command::PathLookup);
+    let (mut final_args, mut rewrites) =
+        command::apply_toolchain(&req.args, &wanted, &command::PathLookup);
+    let make_dir = command::make_dir(&req.cwd, &final_args);
+    for v in kernelvars::kernel_variables(&make_dir, &final_args, kernel) {
+        final_args.push(format!("{}={}", v.name, v.value));
+        rewrites.push(Rewrite {
+            variable: v.name,
+            from: None,
+            to: v.value,
+            reason: v.reason,
+        });
+    }
     let program = &req.program;
     if which::which(program).is_err() {
         return Err(Error::ToolMissing {

@@ -93,16 +93,19 @@ pub fn run_tool(tool: &Path, input: &Path, output: &Path) -> std::result::Result
         .find(|m| stderr.contains(*m) || stdout.contains(*m));
     let first_line = stderr.lines().next().unwrap_or("").trim().to_string();
     if !out.status.success() {
-        return Err(format!(
-            "{} exited with {}: {first_line}",
-            tool.display(),
-            out.status
-        ));
+        let how = match out.status.code() {
+            Some(c) => format!("exited with status {c}"),
+            None => "was killed by a signal".to_string(),
+        };
+        return Err(format!("{} {how}: {first_line}", tool.display()));
     }
     if let Some(m) = complaint {
-        let count = stderr.matches(m).count();
+        let times = match stderr.matches(m).count() {
+            1 => "once".to_string(),
+            n => format!("{n} times"),
+        };
         return Err(format!(
-            "{} exited 0 but printed {m:?} ({count}x): {first_line}",
+            "{} exited 0 but printed \"{m}\" {times}: {first_line}",
             tool.display()
         ));
     }

@@ -10,6 +10,7 @@
 //! failures are files that cannot be read or written.
 
 pub mod candidate;
+pub mod hazards;
 pub mod native;
 
 use std::fs;
@@ -20,7 +21,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tracing::{debug, info};
 
-use crate::elf::{self, Elf};
+use crate::elf::Elf;
 use crate::error::{Error, Result};
 use crate::finding::{Category, Finding};
 use crate::kconfig::{Arch, CompilerFamily, KernelFacts};
@@ -121,43 +122,7 @@ pub struct StripRecord {
 
 /// Layouts GNU strip corrupts or refuses: why auto will not hand this module to it.
 pub fn gnu_strip_hazards(elf: &Elf) -> Vec<String> {
-    let mut hazards = Vec::new();
-    if Arch::from_elf_machine(elf.machine()) != Arch::host() {
-        hazards.push(format!(
-            "module is for {}, the host GNU strip reads only {}",
-            elf::machine_name(elf.machine()),
-            std::env::consts::ARCH
-        ));
-    }
-    let mut targets: Vec<u32> = elf
-        .sections
-        .iter()
-        .filter(|s| s.is_reloc())
-        .map(|s| s.info)
-        .collect();
-    targets.sort_unstable();
-    if targets.windows(2).any(|w| w[0] == w[1]) {
-        hazards.push("several relocation sections apply to one section".into());
-    }
-    let mut members: Vec<u32> = Vec::new();
-    for g in elf.sections.iter().filter(|s| s.sh_type == elf::SHT_GROUP) {
-        if let Ok((_, m)) = elf.group(g) {
-            members.extend(m);
-        }
-    }
-    members.sort_unstable();
-    if members.windows(2).any(|w| w[0] == w[1]) {
-        hazards.push("a section belongs to several section groups".into());
-    }
-    if elf.sections.iter().any(|s| {
-        s.flags & elf::SHF_GROUP != 0 && matches!(s.name(), b".data" | b".bss" | b".rodata")
-    }) {
-        hazards.push("SHF_GROUP on .data/.bss/.rodata (merged by the module linker script)".into());
-    }
-    if elf.extended_numbering {
-        hazards.push("extended section numbering (more than 65279 sections)".into());
-    }
-    hazards
+    hazards::layout(elf).hazards()
 }
 
 /// The compiler family and major version that built the module, from the kernel facts or,
