@@ -263,42 +263,52 @@ fn check_set(
     })
     .into_iter()
     .unzip();
-    if let Some(mut index) = base {
-        // Exports of the set that Module.symvers does not have, or has otherwise: the modules
-        // importing one of them are checked again against the whole set's exports.
-        let mut changed: FastMap<u64, ()> = FastMap::default();
-        for (name, export) in offered.iter().flat_map(|o| o.exports.iter()) {
-            let same = index.get(name).is_some_and(|e| {
-                (e.crc, e.gpl_only, &e.namespace)
-                    == (export.crc, export.gpl_only, &export.namespace)
-            });
-            if !same {
-                changed.insert(name_hash(name.as_bytes()), ());
-                index.insert(name, export.clone());
-            }
-        }
-        let again: Vec<usize> = (0..set.files.len())
-            .filter(|&i| offered[i].imports.iter().any(|h| changed.contains_key(h)))
-            .collect();
-        drop(offered);
-        if !again.is_empty() {
-            let expect = Expectations {
-                kernel: set.kernel.as_ref(),
-                release: set.release.as_deref(),
-                this_module_size,
-                symbols: Some(&index),
-            };
-            let files: Vec<PathBuf> = again.iter().map(|&i| set.files[i].clone()).collect();
-            let redone = parallel_map(&files, |file| {
-                crate::verify::verify_file(file, &expect, against)
-            });
-            for (i, r) in again.into_iter().zip(redone) {
-                results[i] = r;
-            }
-        }
+    if let Some(index) = base {
+        recheck_with_set_exports(set, index, offered, &mut results, against, this_module_size);
     }
     report_set(args, ui, set, results, tally, records);
     Ok(())
+}
+
+/// Exports of the set that Module.symvers does not have, or has otherwise: the modules
+/// importing one of them are checked again against Module.symvers plus the set's exports.
+fn recheck_with_set_exports(
+    set: &ModuleSet,
+    mut index: SymbolIndex,
+    offered: Vec<Offered>,
+    results: &mut [Result<Report>],
+    against: Option<&Path>,
+    this_module_size: Option<u64>,
+) {
+    let mut changed: FastMap<u64, ()> = FastMap::default();
+    for (name, export) in offered.iter().flat_map(|o| o.exports.iter()) {
+        let same = index.get(name).is_some_and(|e| {
+            (e.crc, e.gpl_only, &e.namespace) == (export.crc, export.gpl_only, &export.namespace)
+        });
+        if !same {
+            changed.insert(name_hash(name.as_bytes()), ());
+            index.insert(name, export.clone());
+        }
+    }
+    let again: Vec<usize> = (0..set.files.len())
+        .filter(|&i| offered[i].imports.iter().any(|h| changed.contains_key(h)))
+        .collect();
+    if again.is_empty() {
+        return;
+    }
+    let expect = Expectations {
+        kernel: set.kernel.as_ref(),
+        release: set.release.as_deref(),
+        this_module_size,
+        symbols: Some(&index),
+    };
+    let files: Vec<PathBuf> = again.iter().map(|&i| set.files[i].clone()).collect();
+    let redone = parallel_map(&files, |file| {
+        crate::verify::verify_file(file, &expect, against)
+    });
+    for (i, r) in again.into_iter().zip(redone) {
+        results[i] = r;
+    }
 }
 
 fn report_set(

@@ -2,9 +2,9 @@
 //! `resolve_symbol`, `check_version`, `verify_namespace_is_imported`), against a
 //! [`SymbolIndex`](crate::symvers::SymbolIndex): the kernel's `Module.symvers` plus the modules verified together.
 
-use crate::elf::{self, Elf, SymbolTable};
+use crate::elf::{self, Elf, Section, SymbolTable};
 use crate::fasthash::FastMap;
-use crate::finding::{Category, Findings};
+use crate::finding::{Category, Findings, Severity};
 use crate::symvers::Export;
 
 use super::Expectations;
@@ -212,16 +212,7 @@ pub(crate) fn check_resolution(
             }
         }
     }
-    // One line per namespace not imported, naming the symbols used from it.
-    for (ns, users) in missing_ns {
-        let (what, more) = match users.len() {
-            1 => ("symbol", String::new()),
-            n if n > 3 => ("symbols", format!(" and {} more", n - 3)),
-            _ => ("symbols", String::new()),
-        };
-        let shown = users.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-        p.namespace.push(format!("module uses {what} ({shown}{more}) from namespace {ns}, but does not import it (MODULE_IMPORT_NS({ns}) missing)"));
-    }
+    p.namespace = namespace_lines(missing_ns);
     // check_modstruct_version: struct module's layout, by the CRC of `module_layout`.
     if let Some(export) = index.get("module_layout") {
         if versions
@@ -231,7 +222,28 @@ pub(crate) fn check_resolution(
             check_crc("module_layout", export, &mut p);
         }
     }
-    let sec = elf.section_by_name("__versions");
+    report(p, elf.section_by_name("__versions"), f);
+}
+
+/// One line per namespace not imported, naming the symbols used from it.
+fn namespace_lines(missing: Vec<(String, Vec<String>)>) -> Vec<String> {
+    missing
+        .into_iter()
+        .map(|(ns, users)| {
+            let (what, more) = match users.len() {
+                1 => ("symbol", String::new()),
+                n if n > 3 => ("symbols", format!(" and {} more", n - 3)),
+                _ => ("symbols", String::new()),
+            };
+            let shown = users.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+            format!("module uses {what} ({shown}{more}) from namespace {ns}, but does not import it (MODULE_IMPORT_NS({ns}) missing)")
+        })
+        .collect()
+}
+
+/// The problems as findings, at most [`SHOWN_PER_KIND`] lines of each kind then a count;
+/// CRC lines name `__versions`.
+fn report(p: Problems, versions: Option<&Section>, f: &mut Findings) {
     for (lines, error) in [
         (p.unknown, true),
         (p.gpl, true),
@@ -239,29 +251,23 @@ pub(crate) fn check_resolution(
         (p.namespace, true),
         (p.unversioned, false),
     ] {
+        let severity = if error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
         let more = lines.len().saturating_sub(SHOWN_PER_KIND);
         let first = lines.first().cloned();
         for line in lines.into_iter().take(SHOWN_PER_KIND) {
-            let on = if line.starts_with("disagrees") || line.starts_with("no symbol") {
-                sec
-            } else {
-                None
-            };
-            if error {
-                f.error(Category::KernelMismatch, on, None, line);
-            } else {
-                f.warn(Category::KernelMismatch, on, None, line);
-            }
+            let crc_line = line.starts_with("disagrees") || line.starts_with("no symbol");
+            let on = if crc_line { versions } else { None };
+            f.push(severity, Category::KernelMismatch, on, None, line);
         }
         if more > 0 {
             let kind = first.unwrap_or_default();
             let kind = kind.split(' ').take(2).collect::<Vec<_>>().join(" ");
             let m = format!("and {more} more like `{kind} ...`");
-            if error {
-                f.error(Category::KernelMismatch, None, None, m);
-            } else {
-                f.warn(Category::KernelMismatch, None, None, m);
-            }
+            f.push(severity, Category::KernelMismatch, None, None, m);
         }
     }
 }
