@@ -3,6 +3,9 @@
 #   strip:  dkwrap strip --strategy native (with its equivalence proof) vs GNU strip -g,
 #           llvm-strip -g (the kernel's clang 19) and eu-strip -g;
 #   verify: dkwrap verify and dkwrap verify --against vs readelf -a (for scale);
+#   a whole kernel with symbol checks: dkwrap verify --kernel-dir on Debian's ~4,000 6.1
+#           modules (scripts/corpus.sh --fetch) vs depmod -e -E Module.symvers on the same tree
+#           (targets: <= 0.5x depmod's wall time, <= 64 MiB peak);
 # on the two huge modules (scripts/huge.sh: 68,050 sections with extended numbering; --dwarf:
 # 50 sections, ~95% debug information, shaped like nvidia-uvm.ko) and the largest x86-64
 # committed fixture.
@@ -10,9 +13,10 @@
 # from /usr/bin/time -v. Writes a Markdown table to stdout and JSON to target/bench/.
 #
 # Usage: scripts/bench.sh [MODULE...]     (default: both huge modules + the largest fixture)
-# Env:   BENCH_RUNS (default 15), DKWRAP (default target/release/dkwrap, built if missing),
-#        DKWRAP_BASELINE (another dkwrap binary, e.g. the previous release: its native strip
-#        and verify run in the same table, rows `baseline-*`, to show a change costs nothing)
+# Env:   BENCH_RUNS (default 15; 0 skips the per-module part), BENCH_KERNEL_RUNS (default 5;
+#        0 skips the whole-kernel comparison), DKWRAP (default target/release/dkwrap, built if
+#        missing), DKWRAP_BASELINE (another dkwrap binary, e.g. the previous release: its native
+#        strip and verify run in the same table, rows `baseline-*`, to show a change costs nothing)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -32,7 +36,7 @@ if [ ! -x "$dkwrap" ] || [ -z "${DKWRAP:-}" ]; then
 fi
 
 modules=("$@")
-if [ ${#modules[@]} -eq 0 ]; then
+if [ ${#modules[@]} -eq 0 ] && [ "$runs" -gt 0 ]; then
     modules+=("$(scripts/huge.sh)")
     modules+=("$(scripts/huge.sh --dwarf)")
     # The largest x86-64 fixture (GNU strip cannot read the arm64 ones).
@@ -49,7 +53,7 @@ echo "| module | size | tool | median ms | × GNU strip | × llvm-strip | peak R
 echo "|---|---|---|---|---|---|---|---|---|"
 } > "$out/table.md"
 
-for ko in "${modules[@]}"; do
+for ko in "${modules[@]+"${modules[@]}"}"; do
     name=$(basename "$ko")
     size=$(stat -c %s "$ko")
     declare -A cmd=(
@@ -123,4 +127,37 @@ PY
 done
 cat "$out/table.md"
 echo
+
+# A whole kernel with symbol checks, side by side with depmod's own symbol check.
+kruns=${BENCH_KERNEL_RUNS:-5}
+if [ "$kruns" -gt 0 ]; then
+    corpus=$(scripts/corpus.sh --fetch)
+    release=$(basename "$corpus")
+    headers=$corpus/usr/src/linux-headers-$release
+    count=$(find "$corpus/lib/modules/$release" -name '*.ko*' | wc -l)
+    declare -A kcmd=(
+        [dkwrap-verify-kernel]="$dkwrap verify --kernel-dir $headers $corpus/lib/modules/$release"
+        [depmod-e-E]="depmod -e -E $headers/Module.symvers -b $corpus $release"
+    )
+    korder=(dkwrap-verify-kernel depmod-e-E)
+    args=()
+    for k in "${korder[@]}"; do args+=(-n "$k" "${kcmd[$k]}"); done
+    hyperfine -N -i --warmup 1 --runs "$kruns" --export-json "$out/kernel.json" "${args[@]}" >/dev/null 2>&1
+    declare -A krss=()
+    # shellcheck disable=SC2086
+    for k in "${korder[@]}"; do krss[$k]=$(peak_rss ${kcmd[$k]}); done
+    echo "| kernel | modules | tool | median ms | x depmod | peak RSS MiB |"
+    echo "|---|---|---|---|---|---|"
+    python3 - "$out/kernel.json" "$release" "$count" "$(declare -p krss)" <<'PY' | tee "$out/kernel.md"
+import json, re, sys
+data = json.load(open(sys.argv[1]))
+release, count, env = sys.argv[2], sys.argv[3], sys.argv[4]
+rss = dict(re.findall(r'\[([^\]]+)\]="([^"]*)"', env))
+med = {r['command']: sorted(r['times'])[len(r['times']) // 2] * 1000 for r in data['results']}
+base = med['depmod-e-E']
+for cmd, ms in med.items():
+    print(f"| {release} | {count} | {cmd} | {ms:.0f} | {ms/base:.2f} | {int(rss.get(cmd, '0') or 0)/1024:.1f} |")
+PY
+    echo
+fi
 echo "machine: $(nproc) cores, $(uname -r); dkwrap $("$dkwrap" --version); runs: $runs, warm cache; JSON in $out/"

@@ -9,6 +9,8 @@
 #   6. the real dkms end-to-end test (scripts/e2e-dkms.sh)
 #   7. the Debian, Arch and RPM packages (scripts/package.sh), the .deb installed and purged
 #      (scripts/e2e-package.sh)
+#   8. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
+#      Module.symvers, and altered copies caught (scripts/corpus.sh)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,4 +41,6 @@ DKWRAP="$repo/target/release/dkwrap" scripts/e2e-dkms.sh
 phase "packages: build, lint, install, purge"
 scripts/package.sh
 scripts/e2e-package.sh
+phase "real corpus (Debian's 6.1 kernel modules)"
+DKWRAP="$repo/target/release/dkwrap" scripts/corpus.sh
 phase "all tests passed"

@@ -225,11 +225,23 @@ pub struct VerifyArgs {
     /// certificate (PEM or DER, e.g. dkms's /var/lib/dkms/mok.pub), through openssl.
     #[arg(long, value_name = "CERT")]
     pub cert: Option<PathBuf>,
-    /// Machine-readable output.
+    /// Machine-readable output (every module, passed or not).
     #[arg(long)]
     pub json: bool,
-    /// Modules to check (.ko, .ko.zst, .ko.xz, .ko.gz).
-    #[arg(required = true, value_name = "FILE")]
+    /// Check the modules installed in /lib/modules/KVER (under --root) with that kernel's own
+    /// configuration and Module.symvers: the running kernel, --kernel KVER, or --all-kernels.
+    #[arg(long, conflicts_with_all = ["files", "against", "kernel_dir", "config"])]
+    pub installed: bool,
+    /// With --installed: every kernel in /lib/modules.
+    #[arg(long, requires = "installed", conflicts_with = "kernel")]
+    pub all_kernels: bool,
+    /// With --installed: only modules outside the kernel package's own tree (updates/,
+    /// extra/, dkms/, ...).
+    #[arg(long, requires = "installed")]
+    pub out_of_tree: bool,
+    /// Modules to check (.ko, .ko.zst, .ko.xz, .ko.gz), or directories to search for them.
+    /// Modules named together resolve symbols against each other's exports.
+    #[arg(required_unless_present = "installed", value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
 }
 

@@ -349,6 +349,8 @@ pub struct KernelFacts {
     pub smp: bool,
     pub preempt: Option<String>,
     pub module_unload: bool,
+    /// CONFIG_STRICT_MODULE_RWX: a section both writable and executable is refused.
+    pub strict_module_rwx: bool,
 }
 
 impl KernelFacts {
@@ -433,6 +435,7 @@ impl KernelFacts {
             smp: c.enabled("SMP"),
             preempt,
             module_unload: c.enabled("MODULE_UNLOAD"),
+            strict_module_rwx: c.enabled("STRICT_MODULE_RWX"),
         })
     }
 
@@ -458,18 +461,23 @@ impl KernelFacts {
     }
 }
 
-/// The kernel release of a build tree: `include/config/kernel.release`, else utsrelease.h.
+/// The kernel release of a build tree: `include/generated/utsrelease.h`, else
+/// `include/config/kernel.release`.
 pub fn tree_release(dir: &Path) -> Option<String> {
-    if let Ok(s) = std::fs::read_to_string(dir.join("include/config/kernel.release")) {
-        let s = s.trim();
-        if !s.is_empty() {
-            return Some(s.to_string());
-        }
-    }
-    let h = std::fs::read_to_string(dir.join("include/generated/utsrelease.h")).ok()?;
-    let start = h.find('"')? + 1;
-    let end = start + h[start..].find('"')?;
-    Some(h[start..end].to_string())
+    // UTS_RELEASE is what vermagic carries; Debian's header packages write another string
+    // (the upstream version, 6.1.170 for 6.1.0-47-amd64) to kernel.release.
+    let uts = std::fs::read_to_string(dir.join("include/generated/utsrelease.h"))
+        .ok()
+        .and_then(|h| {
+            let start = h.find('"')? + 1;
+            let end = start + h[start..].find('"')?;
+            Some(h[start..end].to_string())
+        })
+        .filter(|s| !s.is_empty());
+    uts.or_else(|| {
+        let s = std::fs::read_to_string(dir.join("include/config/kernel.release")).ok()?;
+        Some(s.trim().to_string()).filter(|s| !s.is_empty())
+    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod output;
 pub mod proof;
 pub mod sign;
 pub mod strip;
+pub mod symvers;
 pub mod target;
 pub mod toolchain;
 pub mod verify;

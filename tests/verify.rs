@@ -212,9 +212,12 @@ fn bad_input_gets_one_clear_error_and_its_own_code() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty.ko");
     std::fs::write(&empty, b"").unwrap();
+    let no_modules = tmp.path().join("no-modules");
+    std::fs::create_dir(&no_modules).unwrap();
     let cases: Vec<(std::path::PathBuf, i32, &str)> = vec![
         (empty, exit::INVALID_MODULE, "empty file"),
-        (tmp.path().to_path_buf(), exit::UNREADABLE, "is a directory"),
+        // A directory is searched for modules (issue 12); one without any is unreadable input.
+        (no_modules, exit::UNREADABLE, "no kernel modules"),
         (
             tmp.path().join("missing.ko"),
             exit::UNREADABLE,

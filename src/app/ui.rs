@@ -133,6 +133,25 @@ pub fn path(p: &Path) -> String {
 
 pub use crate::output::plural;
 
+/// `1 module`, `4,023 modules`.
+fn modules(n: usize) -> String {
+    let word = if n == 1 { "module" } else { "modules" };
+    format!("{} {word}", thousands(n))
+}
+
+/// `4023` as `4,023`: whole installed kernels give counts in the thousands.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Sizes in one format everywhere: `812 B`, `26.2 KiB`, `55.9 MiB`.
 pub fn human_size(n: u64) -> String {
     const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB"];
@@ -179,10 +198,10 @@ impl Tally {
         };
         format!(
             "{}: {} {}, {} {}",
-            plural(self.ok + self.failed, "module"),
-            self.ok,
+            modules(self.ok + self.failed),
+            thousands(self.ok),
             word(Verdict::Ok),
-            self.failed,
+            thousands(self.failed),
             word(Verdict::Failed)
         )
     }
@@ -199,6 +218,10 @@ mod tests {
         assert_eq!(plural(1, "error"), "1 error");
         assert_eq!(plural(0, "error"), "0 errors");
         assert_eq!(plural(2, "module"), "2 modules");
+        assert_eq!(modules(4023), "4,023 modules");
+        assert_eq!(modules(1), "1 module");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 
     #[test]

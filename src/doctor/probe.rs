@@ -439,6 +439,7 @@ fn check_modules(r: &mut Reader, k: &str, module: &str) -> Vec<ModuleCheck> {
         kernel: target.as_ref(),
         release: Some(k),
         this_module_size: None,
+        symbols: None,
     };
     let mut out = Vec::new();
     for dir in module_dirs(r.root, &base) {

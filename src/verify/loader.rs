@@ -51,7 +51,10 @@ pub fn check_module(
     check_kernel_sections(elf, target, &mut f);
     if let Some(t) = &symbols {
         check_relocations(elf, t, &mut f);
+        super::sections::check_relocation_targets(elf, t, &mut f);
+        super::symbols::check_resolution(elf, t, target, &mut f);
     }
+    super::sections::check_loader_sections(elf, symbols.as_ref(), target, &mut f);
     check_groups(elf, &mut f);
     check_signature(signature, target, &mut f);
     elf.release_all();

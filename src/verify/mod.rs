@@ -6,7 +6,10 @@
 //! Only a file that cannot be read at all is an [`Error`](crate::Error).
 
 pub mod crosscheck;
+pub mod discover;
 pub mod loader;
+pub mod sections;
+pub mod symbols;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,7 @@ use crate::error::Result;
 use crate::finding::{Category, Finding, Severity};
 use crate::kconfig::KernelFacts;
 use crate::modfile::ModuleFile;
+use crate::symvers::SymbolIndex;
 use crate::target::KernelTarget;
 
 pub use crosscheck::cross_check_with_goblin;
@@ -32,6 +36,9 @@ pub struct Expectations<'k> {
     pub release: Option<&'k str>,
     /// sizeof(struct module) of the target kernel.
     pub this_module_size: Option<u64>,
+    /// The exports the module may link against (the kernel's `Module.symvers` and the
+    /// modules verified together): with it, every undefined symbol is resolved.
+    pub symbols: Option<&'k SymbolIndex>,
 }
 
 impl<'k> Expectations<'k> {
@@ -98,6 +105,17 @@ impl Report {
 
 /// Verifies one file; with `against`, also proves it equivalent to that original.
 pub fn verify_file(path: &Path, expect: &Expectations, against: Option<&Path>) -> Result<Report> {
+    verify_file_with(path, expect, against, |_| {})
+}
+
+/// [`verify_file`], and `also` sees the parsed module on the same read (the app collects
+/// the exports of modules verified together this way).
+pub fn verify_file_with(
+    path: &Path,
+    expect: &Expectations,
+    against: Option<&Path>,
+    also: impl FnOnce(&elf::Elf),
+) -> Result<Report> {
     let mut report = Report::new(path);
     let module = ModuleFile::open(path)?;
     report.compression = module.compression.map(|c| c.name().to_string());
@@ -117,6 +135,7 @@ pub fn verify_file(path: &Path, expect: &Expectations, against: Option<&Path>) -
         }
     };
     report.machine = Some(elf::machine_name(elf.machine()).to_string());
+    also(&elf);
     check_module(
         &elf,
         module.signature.as_ref(),
