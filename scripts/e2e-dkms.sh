@@ -612,7 +612,7 @@ printf '%s\n' '#include <linux/module.h>' 'extern void dkwrap_e2e_nowhere(void);
     'static int __init u_init(void) { dkwrap_e2e_nowhere(); return 0; }' 'module_init(u_init);' \
     'MODULE_LICENSE("GPL");' >"$B/undef/undef.c"
 echo 'obj-m := undef.o' >"$B/undef/Kbuild"
-expect_rc 2 "[bad] make failing: status passed through, modpost diagnosis printed" "$B/undef.out" \
+expect_rc 13 "[bad] make failing: its own exit code (13, make's status in the message), modpost diagnosis printed" "$B/undef.out" \
     'diagnosis \[modpost-undefined\]' "$DKWRAP" make -- make -C "$THIN" M="$B/undef" modules
 show "$B/undef.out"
 
