@@ -269,9 +269,11 @@ impl<'a> Section<'a> {
             || n == b".line"
             || n == b".gdb_index"
     }
-    /// Bytes of the file this section occupies (empty for NOBITS).
+    /// Bytes of the file this section occupies (empty for NOBITS and for an unallocated
+    /// SHT_NULL). An allocated SHT_NULL section has bytes: the kernel's loader copies every
+    /// SHF_ALLOC section that is not SHT_NOBITS (`move_module`), whatever its type.
     pub fn file_range(&self) -> Option<Range<usize>> {
-        if self.is_nobits() || self.sh_type == SHT_NULL {
+        if self.is_nobits() || (self.sh_type == SHT_NULL && !self.is_alloc()) {
             return Some(0..0);
         }
         let start = usize::try_from(self.offset).ok()?;

@@ -1,0 +1,81 @@
+//! Regression tests for issue 20 (reliability and security under hostile input): one test
+//! per defect, each on a real fixture altered the way the issue describes.
+
+mod common;
+
+use common::*;
+use dkwrap::elf::Elf;
+use dkwrap::exit;
+use std::path::Path;
+
+/// Offset of section `name`'s header in `data`, and its (offset, size).
+fn section_header_of(data: &[u8], name: &[u8]) -> (usize, usize, usize) {
+    let elf = Elf::parse(data).expect("a fixture parses");
+    let s = elf
+        .sections
+        .iter()
+        .find(|s| s.name() == name)
+        .expect("the section is in the fixture");
+    let at = elf.section_header_offset(s.index()) as usize;
+    (at, s.offset as usize, s.size as usize)
+}
+
+fn section_bytes(path: &Path, name: &[u8]) -> Vec<u8> {
+    let data = std::fs::read(path).unwrap();
+    let (_, off, size) = section_header_of(&data, name);
+    data[off..off + size].to_vec()
+}
+
+/// basic-thinlto.ko with `.init.text`'s sh_type set to SHT_NULL (0), SHF_ALLOC kept.
+fn init_text_typed_null(dir: &Path) -> std::path::PathBuf {
+    let target = copy_to(&fixture("basic-thinlto.ko"), dir, "null-init.ko");
+    let mut data = std::fs::read(&target).unwrap();
+    let (hdr, _, _) = section_header_of(&data, b".init.text");
+    data[hdr + 4..hdr + 8].copy_from_slice(&0u32.to_le_bytes());
+    std::fs::write(&target, data).unwrap();
+    target
+}
+
+#[test]
+fn an_allocated_sht_null_section_keeps_its_bytes_and_the_proof_compares_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = init_text_typed_null(tmp.path());
+    let original = copy_to(&target, tmp.path(), "original.ko");
+    let code_bytes = section_bytes(&original, b".init.text");
+    assert!(code_bytes.iter().any(|&b| b != 0), "the fixture has code");
+
+    // Plain verify says what the loader does with it.
+    let out = run(dkwrap().arg("verify").arg(&original));
+    let said = text(&out);
+    assert!(
+        said.contains("SHT_NULL with SHF_ALLOC") && said.contains("copies its"),
+        "{said}"
+    );
+
+    // Native keeps the bytes, and the result is proven.
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native"])
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert_eq!(section_bytes(&target, b".init.text"), code_bytes);
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&original)
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+
+    // The proof compares the bytes: zeroed code is not equivalent.
+    let mut data = std::fs::read(&target).unwrap();
+    let (_, off, size) = section_header_of(&data, b".init.text");
+    data[off..off + size].fill(0);
+    let zeroed = tmp.path().join("zeroed.ko");
+    std::fs::write(&zeroed, data).unwrap();
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&original)
+        .arg(&zeroed));
+    assert_eq!(code(&out), exit::NOT_EQUIVALENT, "{}", text(&out));
+    assert!(text(&out).contains(".init.text"), "{}", text(&out));
+}
