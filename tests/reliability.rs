@@ -79,3 +79,63 @@ fn an_allocated_sht_null_section_keeps_its_bytes_and_the_proof_compares_them() {
     assert_eq!(code(&out), exit::NOT_EQUIVALENT, "{}", text(&out));
     assert!(text(&out).contains(".init.text"), "{}", text(&out));
 }
+
+/// Files in `dir` whose name says dkwrap left them (temporary files).
+fn dkwrap_leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dkwrap-"))
+        .collect()
+}
+
+/// A SIMULATED llvm-strip-19 (a test script, not the real tool) that ignores `-o` the way a
+/// broken wrapper would: it truncates its input in place to 3,000 bytes and copies that.
+fn simulated_strip_writing_its_input(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("simulated-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("llvm-strip-19");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n# SIMULATION: a strip that writes to its input.\n\
+         if [ \"$1\" = --version ]; then echo 'LLVM (http://llvm.org/):'; echo '  LLVM version 19.1.7'; exit 0; fi\n\
+         out=''\nwhile [ $# -gt 0 ]; do case \"$1\" in -o) out=\"$2\"; shift 2;; *) last=\"$1\"; shift;; esac; done\n\
+         truncate -s 3000 \"$last\"\ncp \"$last\" \"$out\"\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn an_external_strip_writing_to_its_input_never_touches_the_users_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = simulated_strip_writing_its_input(tmp.path());
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let original = fixture("basic-thinlto.ko");
+    let target = copy_to(&original, &work, "basic-thinlto.ko");
+    let out = run(dkwrap()
+        .env("PATH", path_with(&bin))
+        .args(["strip", "-g", "--strategy", "llvm", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v[0]["attempts"][0];
+    assert!(
+        first["tool"].as_str().unwrap().contains("simulated-bin"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(first["accepted"], false, "{}", text(&out));
+    assert_eq!(v[0]["strategy"], "native", "{}", text(&out));
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&original)
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
+}

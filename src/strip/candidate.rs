@@ -63,6 +63,29 @@ pub fn reopen(temp: tempfile::NamedTempFile) -> Result<tempfile::NamedTempFile> 
     Ok(tempfile::NamedTempFile::from_parts(file, path))
 }
 
+/// A private copy of `source` for an external tool to read: a tool that writes to its
+/// input (a wrapper that ignores `-o`, a buggy or hostile strip) then damages only the copy,
+/// never the user's file. A reflink (FICLONE) where the filesystem shares extents, else
+/// a copy.
+pub fn private_copy(source: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let mut copy = temp_in(dir)?;
+    let mut from = File::open(source).map_err(|e| Error::io(source, e))?;
+    if !reflink(&from, copy.as_file()) {
+        std::io::copy(&mut from, copy.as_file_mut()).map_err(|e| Error::io(copy.path(), e))?;
+    }
+    Ok(copy)
+}
+
+/// Shares `from`'s extents with the empty file `to` (btrfs, XFS, bcachefs); false where the
+/// filesystem cannot, and the caller copies.
+fn reflink(from: &File, to: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // Safety: FICLONE takes the source descriptor as its argument; both descriptors are
+    // open for the duration of the call and nothing is read from or written to memory.
+    let rc = unsafe { libc::ioctl(to.as_raw_fd(), libc::FICLONE, from.as_raw_fd()) };
+    rc == 0
+}
+
 /// Maps a file we just wrote, read-only.
 pub fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
     let f = File::open(path)?;

@@ -404,21 +404,18 @@ impl Job<'_> {
         };
         attempt.tool = Some(tool_path.clone());
         attempt.tool_version = tool.version.clone();
-        // External tools read a plain ELF file: the input itself when it is one, else a copy.
-        let input = if self.module.compression.is_some() || self.module.signature.is_some() {
-            if plain_input.is_none() {
-                let mut t = candidate::temp_in(&self.dir)?;
-                t.write_all(self.module.elf_bytes())
-                    .map_err(|e| Error::io(t.path(), e))?;
-                *plain_input = Some(t);
-            }
-            plain_input
-                .as_ref()
-                .map(|t| t.path().to_path_buf())
-                .unwrap_or_default()
+        // Every tool reads a private copy of the plain ELF image (a fresh one each time: a
+        // tool may have written to the last one); the user's file is only read by dkwrap.
+        let copy = if self.module.compression.is_some() || self.module.signature.is_some() {
+            let mut t = candidate::temp_in(&self.dir)?;
+            t.write_all(self.module.elf_bytes())
+                .map_err(|e| Error::io(t.path(), e))?;
+            t
         } else {
-            self.path.to_path_buf()
+            candidate::private_copy(self.path, &self.dir)?
         };
+        let input = copy.path().to_path_buf();
+        *plain_input = Some(copy);
         Ok(candidate::run_tool(&tool_path, &input, candidate.path()))
     }
 
