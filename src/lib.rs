@@ -6,6 +6,7 @@
 //! [`elf`] is the one ELF reader they all share; [`modfile`] peels compression and signatures.
 
 pub mod app;
+pub mod cleanup;
 pub mod cli;
 pub mod detect;
 pub mod diagnose;

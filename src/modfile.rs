@@ -188,6 +188,7 @@ impl ModuleFile {
     /// Opens and, when needed, decompresses a module. Directories, unreadable files and
     /// corrupt compressed streams are errors naming the path.
     pub fn open(path: &Path) -> Result<Self> {
+        crate::cleanup::reading(path);
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
         if meta.is_dir() {

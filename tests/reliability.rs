@@ -139,3 +139,107 @@ fn an_external_strip_writing_to_its_input_never_touches_the_users_module() {
     assert_eq!(code(&out), exit::OK, "{}", text(&out));
     assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
 }
+
+/// A SIMULATED llvm-strip-19 (a test script): runs `action` (shell) and exits 0 without
+/// writing its output.
+fn simulated_llvm_strip(dir: &Path, action: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("simulated-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("llvm-strip-19");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# SIMULATION of a slow or interfering strip.\n\
+             if [ \"$1\" = --version ]; then echo '  LLVM version 19.1.7'; exit 0; fi\n{action}\nexit 0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_signal_during_strip_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let tmp = tempfile::tempdir().unwrap();
+        let ready = tmp.path().join("tool-started");
+        let bin =
+            simulated_llvm_strip(tmp.path(), &format!("touch '{}'; sleep 3", ready.display()));
+        let work = tmp.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+        let before = sha256(&target);
+        let mut child = dkwrap()
+            .env("PATH", path_with(&bin))
+            .args(["strip", "-g", "--strategy", "llvm", "--config"])
+            .arg(kconfig("thinlto"))
+            .arg(&target)
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !ready.exists() && started.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(ready.exists(), "the simulated tool never ran");
+        assert!(!dkwrap_leftovers(&work).is_empty(), "temporary files exist");
+        // Safety: the child's pid, a plain signal.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        assert_eq!(
+            dkwrap_leftovers(&work),
+            Vec::<String>::new(),
+            "signal {signal}"
+        );
+        assert_eq!(sha256(&target), before);
+    }
+}
+
+#[test]
+fn temporary_files_of_dead_runs_are_swept_and_others_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let dead = format!(".dkwrap-{dead_pid}-AbC123.tmp");
+    let alive = format!(".dkwrap-{}-AbC123.tmp", std::process::id());
+    let no_pid = ".dkwrap-AbC123.tmp".to_string();
+    for name in [&dead, &alive, &no_pid] {
+        std::fs::write(tmp.path().join(name), b"left over").unwrap();
+    }
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native"])
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let mut left = dkwrap_leftovers(tmp.path());
+    left.sort();
+    let mut want = vec![alive, no_pid];
+    want.sort();
+    assert_eq!(left, want);
+}
+
+#[test]
+fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+    // Another program truncates the module while dkwrap has it mapped.
+    let bin = simulated_llvm_strip(
+        tmp.path(),
+        &format!("truncate -s 3000 '{}'", target.display()),
+    );
+    let out = run(dkwrap()
+        .env("PATH", path_with(&bin))
+        .args(["strip", "-g", "--strategy", "llvm", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("shrank while it was being read"), "{said}");
+    assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
+}

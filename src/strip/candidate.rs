@@ -9,6 +9,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::cleanup;
 use crate::error::{Error, Result};
 
 /// Stderr text that means a binutils/elfutils tool went wrong even when it exited 0.
@@ -40,34 +41,65 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
+/// A temporary file beside the target, named `.dkwrap-PID-XXXXXX.tmp`: removed when dropped,
+/// unlinked by a signal that ends the run, swept by a later run if the process was killed.
+#[derive(Debug)]
+pub struct Temp {
+    file: tempfile::NamedTempFile,
+    // Dropped after `file` (fields drop in order): unregistered once the file is gone.
+    _registered: cleanup::Registered,
+}
+
+impl std::ops::Deref for Temp {
+    type Target = tempfile::NamedTempFile;
+    fn deref(&self) -> &Self::Target {
+        &self.file
+    }
+}
+
+impl std::ops::DerefMut for Temp {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.file
+    }
+}
+
 /// Creates a temporary file in `dir` (same filesystem, so the final rename is atomic).
-pub fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".dkwrap-")
+pub fn temp_in(dir: &Path) -> Result<Temp> {
+    let file = tempfile::Builder::new()
+        .prefix(&cleanup::temp_prefix())
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::StripFailed {
             path: dir.to_path_buf(),
             reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
-        })
+        })?;
+    let registered = cleanup::register(file.path());
+    Ok(Temp {
+        file,
+        _registered: registered,
+    })
 }
 
 /// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
-pub fn reopen(temp: tempfile::NamedTempFile) -> Result<tempfile::NamedTempFile> {
-    let (_, path) = temp.into_parts();
+pub fn reopen(temp: Temp) -> Result<Temp> {
+    let Temp { file, _registered } = temp;
+    let (_, path) = file.into_parts();
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    Ok(tempfile::NamedTempFile::from_parts(file, path))
+    Ok(Temp {
+        file: tempfile::NamedTempFile::from_parts(file, path),
+        _registered,
+    })
 }
 
 /// A private copy of `source` for an external tool to read: a tool that writes to its
 /// input (a wrapper that ignores `-o`, a buggy or hostile strip) then damages only the copy,
 /// never the user's file. A reflink (FICLONE) where the filesystem shares extents, else
 /// a copy.
-pub fn private_copy(source: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
+pub fn private_copy(source: &Path, dir: &Path) -> Result<Temp> {
     let mut copy = temp_in(dir)?;
     let mut from = File::open(source).map_err(|e| Error::io(source, e))?;
     if !reflink(&from, copy.as_file()) {
@@ -179,13 +211,13 @@ impl Write for WritebackAsWritten<'_> {
 /// A temporary file on its way to replacing the target: it has the original's mode and
 /// owner, and is being flushed to disk on another thread.
 pub struct Flushing {
-    pub temp: tempfile::NamedTempFile,
+    pub temp: Temp,
     flush: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 /// Gives the temporary file the original's mode and owner and starts flushing it to disk,
 /// so that the disk works while the proof reads the file.
-pub fn start_flush(temp: tempfile::NamedTempFile, original: &fs::Metadata) -> Result<Flushing> {
+pub fn start_flush(temp: Temp, original: &fs::Metadata) -> Result<Flushing> {
     let file: &File = temp.as_file();
     file.set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
         .map_err(|e| Error::io(temp.path(), e))?;
@@ -208,7 +240,8 @@ impl Flushing {
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
         flushed.map_err(|e| Error::io(self.temp.path(), e))?;
-        self.temp.persist(target).map_err(|e| Error::StripFailed {
+        let Temp { file, _registered } = self.temp;
+        file.persist(target).map_err(|e| Error::StripFailed {
             path: target.to_path_buf(),
             reason: format!("cannot replace the target: {}", e.error),
         })?;

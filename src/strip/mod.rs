@@ -286,6 +286,10 @@ pub fn strip_file(
         expect: Expectations::for_kernel(kernel),
         req,
     };
+    let swept = crate::cleanup::sweep_stale(&job.dir);
+    if swept > 0 {
+        info!(dir = %job.dir.display(), "removed {swept} temporary files of killed dkwrap runs");
+    }
     let (chain, why) = plan(req.strategy, &original, facts);
     let names: Vec<&str> = chain.iter().map(|s| s.name()).collect();
     info!(file = %path.display(), "strategies {}: {why}", names.join(", "));
@@ -313,7 +317,7 @@ impl Job<'_> {
     fn attempt(
         &self,
         strategy: Strategy,
-        plain_input: &mut Option<tempfile::NamedTempFile>,
+        plain_input: &mut Option<candidate::Temp>,
     ) -> Result<(Attempt, Option<Kept>)> {
         let mut attempt = Attempt {
             strategy,
@@ -373,7 +377,7 @@ impl Job<'_> {
     /// dkwrap's rewriter, streaming into the candidate.
     fn write_native(
         &self,
-        candidate: &tempfile::NamedTempFile,
+        candidate: &candidate::Temp,
         attempt: &mut Attempt,
     ) -> std::result::Result<(), String> {
         attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
@@ -389,8 +393,8 @@ impl Job<'_> {
     fn run_external(
         &self,
         strategy: Strategy,
-        candidate: &tempfile::NamedTempFile,
-        plain_input: &mut Option<tempfile::NamedTempFile>,
+        candidate: &candidate::Temp,
+        plain_input: &mut Option<candidate::Temp>,
         attempt: &mut Attempt,
     ) -> Result<std::result::Result<(), String>> {
         let tool = if strategy == Strategy::Llvm {
