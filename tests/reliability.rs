@@ -243,3 +243,72 @@ fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
     assert!(said.contains("shrank while it was being read"), "{said}");
     assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
 }
+
+/// Runs `cmd`, failing the test (and killing it) if it has not ended after `secs`: a hang
+/// is the defect these tests catch.
+fn output_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_or_device_is_refused_with_one_line_instead_of_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("m.ko");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // Safety: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    for (args, file) in [
+        (vec!["verify"], fifo.as_path()),
+        (vec!["strip", "-g"], fifo.as_path()),
+        (vec!["verify"], Path::new("/dev/zero")),
+        (
+            vec!["strip", "-g", "--strategy", "native"],
+            Path::new("/dev/null"),
+        ),
+    ] {
+        let out = output_within(dkwrap().args(&args).arg(file), 20);
+        assert_eq!(code(&out), exit::UNREADABLE, "{args:?} {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("not a regular file"), "{said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+}
+
+#[test]
+fn a_module_inflating_past_one_gib_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("bomb.ko.zst");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 1100M /dev/zero | zstd -1 -q -c > '{}'",
+            bomb.display()
+        ))
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: the zstd command is not installed");
+        return;
+    }
+    for args in [vec!["verify"], vec!["strip", "-g"]] {
+        let out = run(dkwrap().args(&args).arg(&bomb));
+        assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("inflates to more than 1024 MiB"), "{said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+}

@@ -24,7 +24,7 @@ const TOOL_FAILURE_MARKERS: &[&str] = &[
 /// sha256 of a file, read in chunks (a mapping would count the whole file in our RSS).
 pub fn sha256_file(path: &Path) -> Result<String> {
     use std::io::Read;
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = crate::modfile::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -101,7 +101,7 @@ pub fn reopen(temp: Temp) -> Result<Temp> {
 /// a copy.
 pub fn private_copy(source: &Path, dir: &Path) -> Result<Temp> {
     let mut copy = temp_in(dir)?;
-    let mut from = File::open(source).map_err(|e| Error::io(source, e))?;
+    let mut from = crate::modfile::open_regular(source)?;
     if !reflink(&from, copy.as_file()) {
         std::io::copy(&mut from, copy.as_file_mut()).map_err(|e| Error::io(copy.path(), e))?;
     }
