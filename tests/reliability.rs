@@ -312,3 +312,90 @@ fn a_module_inflating_past_one_gib_is_refused() {
         assert_eq!(said.lines().count(), 1, "{said}");
     }
 }
+
+/// A SIMULATED llvm-strip-19 in `dir` (a test script) that only records that it was run,
+/// `--version` probes included.
+fn simulated_tool_recording_runs(dir: &Path, name: &str, marker: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# SIMULATION: records that it ran.\necho \"$@\" >> '{}'\n\
+             echo '  LLVM version 19.1.7'\nexit 1\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn strip_attempts(out: &std::process::Output) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v[0]["attempts"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_tool_in_a_relative_path_entry_is_never_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let cwd = tmp.path().join("cwd");
+    simulated_tool_recording_runs(&cwd, "llvm-strip-19", &marker);
+    simulated_tool_recording_runs(&cwd.join("bin"), "llvm-strip-19", &marker);
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let out = run(dkwrap()
+        .current_dir(&cwd)
+        .env("PATH", "bin:.::/usr/bin:/bin")
+        .env("DKWRAP_LLVM_ROOT", tmp.path().join("no-llvm"))
+        .args(["strip", "-g", "--strategy", "llvm", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert!(!marker.exists(), "the simulated tool ran: {}", text(&out));
+    for a in strip_attempts(&out) {
+        let tool = a["tool"].as_str().unwrap_or("");
+        assert!(tool.is_empty() || tool.starts_with('/'), "{}", text(&out));
+    }
+    assert!(
+        text(&out).contains("is relative: not searched"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn as_root_a_tool_others_can_replace_is_never_run() {
+    use std::os::unix::fs::PermissionsExt;
+    // Safety: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: the ownership rules apply to root only");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let open_dir = tmp.path().join("world-writable");
+    simulated_tool_recording_runs(&open_dir, "llvm-strip-19", &marker);
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let llvm_root = tmp.path().join("llvm-root");
+    let versioned = llvm_root.join("llvm-19/bin");
+    simulated_tool_recording_runs(&versioned, "llvm-strip", &marker);
+    std::fs::set_permissions(&versioned, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let out = run(dkwrap()
+        .env("PATH", format!("{}:/usr/bin:/bin", open_dir.display()))
+        .env("DKWRAP_LLVM_ROOT", &llvm_root)
+        .args(["strip", "-g", "--strategy", "llvm", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert!(!marker.exists(), "the simulated tool ran: {}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("writable by group or others"), "{said}");
+    assert_eq!(
+        said.matches("world-writable/llvm-strip-19 not used")
+            .count(),
+        1,
+        "{said}"
+    );
+}

@@ -180,7 +180,7 @@ fn find_llvm_strip(major: Option<u32>) -> Tool {
         Some(m) => toolchain::find_llvm_tool("llvm-strip", m),
         None => {
             // Any llvm-strip will do for a module whose compiler is unknown or GCC.
-            let path = which::which("llvm-strip").ok();
+            let path = toolchain::find_on_path("llvm-strip");
             Tool {
                 role: "llvm-strip".into(),
                 version: path.as_deref().and_then(toolchain::tool_version),
