@@ -399,3 +399,88 @@ fn as_root_a_tool_others_can_replace_is_never_run() {
         "{said}"
     );
 }
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+    let p = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // Safety: NUL-terminated strings and a value valid for its length.
+    unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        ) == 0
+    }
+}
+
+fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let p = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // Safety: as above; the buffer is valid for its length.
+    let len = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(len).ok().map(|l| buf[..l].to_vec())
+}
+
+#[test]
+fn extended_attributes_and_setuid_survive_the_replacement() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut wanted = vec![("user.dkwrap-test", b"kept".to_vec())];
+    // Safety: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        wanted.push(("trusted.dkwrap-test", b"root only".to_vec()));
+        wanted.push(("security.ima", b"\x03\x02\x04ima-signature".to_vec()));
+    }
+    for (name, value) in &wanted {
+        if !set_xattr(&target, name, value) {
+            eprintln!("SKIP: this filesystem refuses {name}");
+            return;
+        }
+    }
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o6751)).unwrap();
+    for strategy in ["native", "llvm"] {
+        let out = run(dkwrap()
+            .args(["strip", "-g", "--strategy", strategy, "--config"])
+            .arg(kconfig("thinlto"))
+            .arg(&target));
+        assert_eq!(code(&out), exit::OK, "{}", text(&out));
+        for (name, value) in &wanted {
+            assert_eq!(
+                get_xattr(&target, name).as_ref(),
+                Some(value),
+                "{strategy} {name}"
+            );
+        }
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o6751, "{strategy}");
+    }
+}
+
+#[test]
+fn a_hard_linked_module_is_refused_with_one_line_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let other = tmp.path().join("other-link.ko");
+    std::fs::hard_link(&target, &other).unwrap();
+    let before = sha256(&target);
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native"])
+        .arg(&target));
+    assert_eq!(code(&out), exit::STRIP_FAILED, "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("has 2 hard links"), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert_eq!(sha256(&target), before);
+    assert_eq!(sha256(&other), before);
+    assert_eq!(dkwrap_leftovers(tmp.path()), Vec::<String>::new());
+    // Written elsewhere, the input is only read.
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native", "-o"])
+        .arg(tmp.path().join("out.ko"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+}

@@ -208,23 +208,109 @@ impl Write for WritebackAsWritten<'_> {
     }
 }
 
-/// A temporary file on its way to replacing the target: it has the original's mode and
-/// owner, and is being flushed to disk on another thread.
+/// A temporary file on its way to replacing the target: it has the original's owner, mode
+/// and extended attributes, and is being flushed to disk on another thread.
 pub struct Flushing {
     pub temp: Temp,
     flush: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
-/// Gives the temporary file the original's mode and owner and starts flushing it to disk,
-/// so that the disk works while the proof reads the file.
-pub fn start_flush(temp: Temp, original: &fs::Metadata) -> Result<Flushing> {
+/// What a replacement keeps of the file it replaces.
+#[derive(Debug)]
+pub struct Original {
+    pub meta: fs::Metadata,
+    /// Every extended attribute this process could read (`security.ima`, `security.selinux`,
+    /// `user.*`, and `trusted.*` as root), as name and value.
+    pub xattrs: Vec<(std::ffi::CString, Vec<u8>)>,
+}
+
+impl Original {
+    /// Reads the metadata and extended attributes of the file at `path` (symlinks followed).
+    pub fn read(path: &Path) -> Result<Original> {
+        let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        Ok(Original {
+            meta,
+            xattrs: read_xattrs(path),
+        })
+    }
+}
+
+/// Every extended attribute of `path` that can be read; a filesystem without them has none.
+fn read_xattrs(path: &Path) -> Vec<(std::ffi::CString, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Vec::new();
+    };
+    let mut names = vec![0u8; 64 << 10];
+    // Safety: the buffer is valid for its length; the path is NUL-terminated.
+    let n = unsafe { libc::listxattr(c_path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    let Ok(n) = usize::try_from(n) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let Ok(name) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 64 << 10];
+        // Safety: as above; the value buffer is valid for its length.
+        let len = unsafe {
+            libc::getxattr(
+                c_path.as_ptr(),
+                name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        match usize::try_from(len) {
+            Ok(len) => {
+                value.truncate(len);
+                out.push((name, value));
+            }
+            Err(_) => tracing::warn!(
+                "{}: extended attribute {} not kept: cannot read it: {}",
+                path.display(),
+                name.to_string_lossy(),
+                crate::error::io_reason(&std::io::Error::last_os_error())
+            ),
+        }
+    }
+    out
+}
+
+/// Gives the temporary file the original's owner, then its mode (a chown clears setuid and
+/// setgid), then its extended attributes (a chown drops `security.capability`), and starts
+/// flushing it to disk, so that the disk works while the proof reads the file. An
+/// attribute the filesystem or the process's privileges refuse is logged with why.
+pub fn start_flush(temp: Temp, original: &Original) -> Result<Flushing> {
+    use std::os::fd::AsRawFd;
     let file: &File = temp.as_file();
-    file.set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
-        .map_err(|e| Error::io(temp.path(), e))?;
     // Ownership: only root can give a file away; as another user the file is already ours.
-    if let Err(e) = std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid())) {
+    let (uid, gid) = (original.meta.uid(), original.meta.gid());
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
         if e.kind() != std::io::ErrorKind::PermissionDenied {
             return Err(Error::io(temp.path(), e));
+        }
+    }
+    file.set_permissions(fs::Permissions::from_mode(original.meta.mode() & 0o7777))
+        .map_err(|e| Error::io(temp.path(), e))?;
+    for (name, value) in &original.xattrs {
+        // Safety: a valid descriptor, a NUL-terminated name, a value valid for its length.
+        let rc = unsafe {
+            libc::fsetxattr(
+                file.as_raw_fd(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(
+                "extended attribute {} dropped: {}",
+                name.to_string_lossy(),
+                crate::error::io_reason(&std::io::Error::last_os_error())
+            );
         }
     }
     let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;

@@ -231,6 +231,8 @@ struct Job<'a> {
     path: &'a Path,
     module: &'a ModuleFile,
     original: &'a Elf<'a>,
+    /// What the replacement keeps: owner, mode, extended attributes.
+    original_file: candidate::Original,
     meta: fs::Metadata,
     /// Where candidates are written: the output's directory, so the rename is atomic.
     dir: PathBuf,
@@ -260,6 +262,8 @@ pub fn strip_file(
     };
     let module = ModuleFile::open(path)?;
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    refuse_hard_links(path, &meta, req)?;
+    let original_file = candidate::Original::read(path)?;
     if module.signature.is_some() && !req.allow_unsign {
         return Err(Error::SignedModule {
             path: path.to_path_buf(),
@@ -275,6 +279,7 @@ pub fn strip_file(
         path,
         module: &module,
         original: &original,
+        original_file,
         meta,
         dir: output_path
             .parent()
@@ -310,6 +315,24 @@ pub fn strip_file(
         path: path.to_path_buf(),
         reason: "no strategy produced an output".into(),
     })
+}
+
+/// A module with several hard links is refused: dkwrap replaces by rename, which would
+/// leave the other links on the unstripped file, and writing through the shared inode
+/// could leave it half written. With `-o` the input is only read.
+fn refuse_hard_links(path: &Path, meta: &fs::Metadata, req: &StripRequest) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if req.output.is_none() && meta.nlink() > 1 {
+        return Err(Error::StripFailed {
+            path: path.to_path_buf(),
+            reason: format!(
+                "has {} hard links; replacing it would split them (strip a copy with a \
+                 single link, or write elsewhere with -o)",
+                meta.nlink()
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl Job<'_> {
@@ -353,7 +376,7 @@ impl Job<'_> {
             return Ok((attempt, None));
         }
         // The disk writes the candidate while the proof reads it.
-        let candidate = candidate::start_flush(candidate, &self.meta)?;
+        let candidate = candidate::start_flush(candidate, &self.original_file)?;
         let verdict = candidate::map(candidate.temp.path())
             .map_err(|e| format!("cannot read the output back: {e}"))
             .and_then(|bytes| self.prove(&bytes));
@@ -510,7 +533,7 @@ impl Job<'_> {
             if self.req.output.is_some() {
                 let t = candidate::temp_in(&self.dir)?;
                 fs::copy(self.path, t.path()).map_err(|e| Error::io(t.path(), e))?;
-                candidate::start_flush(t, &self.meta)?.commit(output_path)?;
+                candidate::start_flush(t, &self.original_file)?.commit(output_path)?;
             }
             return Ok(record);
         };
@@ -548,6 +571,6 @@ impl Job<'_> {
         fs::write(t.path(), &packed).map_err(|e| Error::io(t.path(), e))?;
         // The plain candidate is dropped unused (its flush, if still running, ends on a
         // deleted file).
-        candidate::start_flush(t, &self.meta)
+        candidate::start_flush(t, &self.original_file)
     }
 }
