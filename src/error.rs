@@ -38,6 +38,9 @@ pub mod exit {
     pub const BUILT_MODULE_REJECTED: i32 = 12;
     /// `make`: make itself failed; its status is in the message and in `--json`.
     pub const MAKE_FAILED: i32 = 13;
+    /// `strip`: the disk (or quota) is full: no strategy's output could be written. The
+    /// original is intact. (14 is taken by the dkms work.)
+    pub const NO_SPACE: i32 = 15;
     /// Interrupted by Ctrl-C (128 + SIGINT); `make` killed by signal N exits 128+N.
     pub const INTERRUPTED: i32 = 130;
 
@@ -58,6 +61,7 @@ pub mod exit {
         (PROBLEMS_FOUND, "PROBLEMS_FOUND", "doctor: problems found"),
         (BUILT_MODULE_REJECTED, "BUILT_MODULE_REJECTED", "make: the build succeeded but a built module failed strip or verification, or none was built"),
         (MAKE_FAILED, "MAKE_FAILED", "make: make itself failed (its status is in the message and the JSON)"),
+        (NO_SPACE, "NO_SPACE", "strip: no space left on the device (or quota); the original is intact"),
         (INTERRUPTED, "INTERRUPTED", "interrupted (Ctrl-C); make killed by signal N: 128+N"),
     ];
 
@@ -72,6 +76,7 @@ pub mod exit {
         KERNEL_MISMATCH,
         BUILT_MODULE_REJECTED,
         MAKE_FAILED,
+        NO_SPACE,
         STRIP_FAILED,
         SIGNED_MODULE,
         TOOL_MISSING,
@@ -106,7 +111,7 @@ pub mod exit {
         }
         s.push_str("  With several files, the most severe code wins: ");
         s.push_str("not-equivalent > invalid module > kernel mismatch > make codes > ");
-        s.push_str("strip failed > signed > tool missing > no config > unreadable.\n");
+        s.push_str("no space > strip failed > signed > tool missing > no config > unreadable.\n");
         s
     }
 }
@@ -142,6 +147,10 @@ pub enum Error {
     SignedModule { path: PathBuf },
     #[error("{path}: {reason}")]
     StripFailed { path: PathBuf, reason: String },
+    #[error(
+        "{path}: no space left to write the stripped module; the original is intact: {reason}"
+    )]
+    NoSpace { path: PathBuf, reason: String },
     #[error("{path}: output is not equivalent to the original: {reason}")]
     NotEquivalent { path: PathBuf, reason: String },
     #[error("{0}")]
@@ -154,6 +163,8 @@ impl Error {
     /// The exit code this error maps to (see [`exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Io { source, .. } if is_no_space(source) => exit::NO_SPACE,
+            Error::NoSpace { .. } => exit::NO_SPACE,
             Error::Io { .. }
             | Error::Unreadable { .. }
             | Error::NotElf { .. }
@@ -177,6 +188,11 @@ impl Error {
             | Error::Decompress { reason, .. }
             | Error::BadKernelConfig { reason, .. }
             | Error::StripFailed { reason, .. } => reason.clone(),
+            Error::NoSpace { reason, .. } => {
+                format!(
+                    "no space left to write the stripped module; the original is intact: {reason}"
+                )
+            }
             Error::NotElf { reason, .. } => format!("not a kernel module: {reason}"),
             Error::Malformed { offset, reason, .. } => {
                 format!("malformed ELF at offset {offset:#x}: {reason}")
@@ -195,6 +211,13 @@ impl Error {
             source,
         }
     }
+}
+
+/// The disk or the quota is full.
+/// By kind, not errno: `tempfile` wraps the OS error in one that names the path.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

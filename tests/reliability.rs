@@ -484,3 +484,82 @@ fn a_hard_linked_module_is_refused_with_one_line_and_left_alone() {
         .arg(&target));
     assert_eq!(code(&out), exit::OK, "{}", text(&out));
 }
+
+#[test]
+fn a_module_the_loader_would_reject_is_an_error_not_left_unstripped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut data = std::fs::read(&target).unwrap();
+    let (hdr, _, _) = section_header_of(&data, b".init.text");
+    let past_the_end = data.len() as u64 + 4096;
+    data[hdr + 24..hdr + 32].copy_from_slice(&past_the_end.to_le_bytes());
+    std::fs::write(&target, &data).unwrap();
+    let out = run(dkwrap().args(["strip", "-g"]).arg(&target));
+    assert_eq!(code(&out), exit::INVALID_MODULE, "{}", text(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+}
+
+/// A tmpfs of `size` mounted for the test, unmounted when dropped (root only).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        let at = dir.join(format!("disk-{size}"));
+        std::fs::create_dir(&at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(at))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_falls_through_to_a_smaller_strategy_or_exits_no_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Compressed, with room for the stripped module but not for a plain copy for llvm-strip.
+    let Some(disk) = SmallDisk::mount(tmp.path(), "60k") else {
+        eprintln!("SKIP: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let target = copy_to(&fixture("basic-thinlto.ko.zst"), &disk.0, "m.ko.zst");
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["strategy"], "native", "{}", text(&out));
+    assert_eq!(v[0]["attempts"][0]["accepted"], false);
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(fixture("basic-thinlto.ko.zst"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+
+    // No room for any output: its own code, the original intact, nothing left behind.
+    let Some(full) = SmallDisk::mount(tmp.path(), "100k") else {
+        return;
+    };
+    let target = copy_to(&fixture("basic-thinlto.ko"), &full.0, "m.ko");
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::NO_SPACE, "{}", text(&out));
+    assert!(
+        text(&out).contains("the original is intact"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(sha256(&target), sha256(&fixture("basic-thinlto.ko")));
+    assert_eq!(dkwrap_leftovers(&full.0), Vec::<String>::new());
+}

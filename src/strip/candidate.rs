@@ -69,9 +69,12 @@ pub fn temp_in(dir: &Path) -> Result<Temp> {
         .prefix(&cleanup::temp_prefix())
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| Error::StripFailed {
-            path: dir.to_path_buf(),
-            reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
+        .map_err(|e| match crate::error::is_no_space(&e) {
+            true => Error::io(dir, e),
+            false => Error::StripFailed {
+                path: dir.to_path_buf(),
+                reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
+            },
         })?;
     let registered = cleanup::register(file.path());
     Ok(Temp {
@@ -171,6 +174,8 @@ pub struct WritebackAsWritten<'f> {
     written: u64,
     /// Bytes whose writeback has been started.
     started: u64,
+    /// A write failed because the disk or quota is full.
+    pub no_space: bool,
 }
 
 impl<'f> WritebackAsWritten<'f> {
@@ -179,13 +184,16 @@ impl<'f> WritebackAsWritten<'f> {
             file,
             written: 0,
             started: 0,
+            no_space: false,
         }
     }
 }
 
 impl Write for WritebackAsWritten<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = (&*self.file).write(buf)?;
+        let n = (&*self.file).write(buf).inspect_err(|e| {
+            self.no_space |= crate::error::is_no_space(e);
+        })?;
         self.written += n as u64;
         if self.written - self.started >= 1 << 20 {
             use std::os::fd::AsRawFd;

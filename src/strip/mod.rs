@@ -300,9 +300,34 @@ pub fn strip_file(
     info!(file = %path.display(), "strategies {}: {why}", names.join(", "));
 
     let mut attempts = Vec::new();
-    let mut plain_input = None;
+    // A full disk fails one strategy, not the run: the next may need less space (native
+    // writes a stripped file where a tool first needs a plain copy of a compressed module).
+    let mut no_space: Option<Error> = None;
     for strategy in chain {
-        let (attempt, kept) = job.attempt(strategy, &mut plain_input)?;
+        if strategy == Strategy::Skip && req.strategy != Strategy::Skip {
+            if let Some(e) = no_space {
+                return Err(Error::NoSpace {
+                    path: path.to_path_buf(),
+                    reason: e.detail(),
+                });
+            }
+        }
+        let (attempt, kept) = match job.attempt(strategy) {
+            Ok(done) => done,
+            Err(e) if e.exit_code() == crate::exit::NO_SPACE => {
+                debug!(file = %path.display(), "{} rejected: {e}", strategy.name());
+                attempts.push(Attempt {
+                    strategy,
+                    tool: None,
+                    tool_version: None,
+                    accepted: false,
+                    reason: Some(e.detail()),
+                });
+                no_space = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         attempts.push(attempt);
         if let Some(kept) = kept {
             let mut record = job.finish(kept, strategy, attempts, &output_path, sha_before)?;
@@ -337,11 +362,7 @@ fn refuse_hard_links(path: &Path, meta: &fs::Metadata, req: &StripRequest) -> Re
 
 impl Job<'_> {
     /// Tries one strategy: writes its candidate, then proves it. `Kept` when accepted.
-    fn attempt(
-        &self,
-        strategy: Strategy,
-        plain_input: &mut Option<candidate::Temp>,
-    ) -> Result<(Attempt, Option<Kept>)> {
+    fn attempt(&self, strategy: Strategy) -> Result<(Attempt, Option<Kept>)> {
         let mut attempt = Attempt {
             strategy,
             tool: None,
@@ -361,8 +382,8 @@ impl Job<'_> {
         }
         let candidate = candidate::temp_in(&self.dir)?;
         let written = match strategy {
-            Strategy::Native => self.write_native(&candidate, &mut attempt),
-            _ => self.run_external(strategy, &candidate, plain_input, &mut attempt)?,
+            Strategy::Native => self.write_native(&candidate, &mut attempt)?,
+            _ => self.run_external(strategy, &candidate, &mut attempt)?,
         };
         // strip tools replace their -o file by rename: our open handle would name the old,
         // unlinked inode, and mode, owner and fsync would land on nothing.
@@ -397,18 +418,23 @@ impl Job<'_> {
         }
     }
 
-    /// dkwrap's rewriter, streaming into the candidate.
+    /// dkwrap's rewriter, streaming into the candidate. The outer error is a full disk.
     fn write_native(
         &self,
         candidate: &candidate::Temp,
         attempt: &mut Attempt,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<std::result::Result<(), String>> {
         attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
         let sink = candidate::WritebackAsWritten::new(candidate.as_file());
         let mut w = BufWriter::with_capacity(64 << 10, sink);
-        native::strip_debug(self.original, &mut w)
-            .map_err(|e| format!("the rewriter refused: {e}"))?;
-        w.flush().map_err(|e| format!("write failed: {e}"))
+        let written = native::strip_debug(self.original, &mut w)
+            .map_err(|e| format!("the rewriter refused: {e}"))
+            .and_then(|_| w.flush().map_err(|e| format!("write failed: {e}")));
+        if written.is_err() && w.get_ref().no_space {
+            let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+            return Err(Error::io(candidate.path(), full));
+        }
+        Ok(written)
     }
 
     /// llvm-strip or GNU strip, writing the candidate. The outer error is dkwrap's own
@@ -417,7 +443,6 @@ impl Job<'_> {
         &self,
         strategy: Strategy,
         candidate: &candidate::Temp,
-        plain_input: &mut Option<candidate::Temp>,
         attempt: &mut Attempt,
     ) -> Result<std::result::Result<(), String>> {
         let tool = if strategy == Strategy::Llvm {
@@ -441,9 +466,10 @@ impl Job<'_> {
         } else {
             candidate::private_copy(self.path, &self.dir)?
         };
-        let input = copy.path().to_path_buf();
-        *plain_input = Some(copy);
-        Ok(candidate::run_tool(&tool_path, &input, candidate.path()))
+        let ran = candidate::run_tool(&tool_path, copy.path(), candidate.path());
+        // The copy goes now: the proof reads the original, and the disk may need the space.
+        drop(copy);
+        Ok(ran)
     }
 
     /// Proves `candidate` is a loadable module equal to the original minus debug
