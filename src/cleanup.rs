@@ -33,6 +33,13 @@ static INSTALL: Once = Once::new();
 #[derive(Debug)]
 pub struct Registered(Option<usize>);
 
+impl Registered {
+    /// Nothing registered (a file without a name).
+    pub fn none() -> Registered {
+        Registered(None)
+    }
+}
+
 impl Drop for Registered {
     fn drop(&mut self) {
         if let Some(slot) = self.0 {

@@ -5,7 +5,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -41,61 +41,170 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
-/// A temporary file beside the target, named `.dkwrap-PID-XXXXXX.tmp`: removed when dropped,
+/// A temporary file beside the target (same filesystem, so the final rename is atomic).
+///
+/// Named `.dkwrap-PID-XXXXXX.tmp` when a tool must open it by name: removed when dropped,
 /// unlinked by a signal that ends the run, swept by a later run if the process was killed.
+/// Anonymous (`O_TMPFILE`) where dkwrap writes it itself and the filesystem supports it:
+/// a killed run then leaves nothing at all, and the file gets a name only for the instant
+/// between `linkat` and the rename over the target.
 #[derive(Debug)]
 pub struct Temp {
-    file: tempfile::NamedTempFile,
-    // Dropped after `file` (fields drop in order): unregistered once the file is gone.
+    file: File,
+    /// `None` for an anonymous file.
+    named: Option<tempfile::TempPath>,
+    dir: PathBuf,
+    // Dropped after `named` (fields drop in order): unregistered once the file is gone.
     _registered: cleanup::Registered,
 }
 
-impl std::ops::Deref for Temp {
-    type Target = tempfile::NamedTempFile;
-    fn deref(&self) -> &Self::Target {
+impl Temp {
+    pub fn as_file(&self) -> &File {
         &self.file
     }
-}
-
-impl std::ops::DerefMut for Temp {
-    fn deref_mut(&mut self) -> &mut Self::Target {
+    pub fn as_file_mut(&mut self) -> &mut File {
         &mut self.file
+    }
+    /// A path that opens this file: its name, or `/proc/self/fd/N` for an anonymous one
+    /// (which only this process can open).
+    pub fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        match &self.named {
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd())),
+        }
+    }
+
+    /// Renames (or, anonymous, links then renames) the file over `target`.
+    fn persist(self, target: &Path) -> std::io::Result<()> {
+        let Temp {
+            file,
+            named,
+            dir,
+            _registered,
+        } = self;
+        match named {
+            Some(p) => p.persist(target).map_err(|e| e.error),
+            None => {
+                let name = link_anonymous(&file, &dir)?;
+                let _window = cleanup::register(&name);
+                fs::rename(&name, target).inspect_err(|_| {
+                    let _ = fs::remove_file(&name);
+                })
+            }
+        }
     }
 }
 
-/// Creates a temporary file in `dir` (same filesystem, so the final rename is atomic).
+impl Write for Temp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Gives an `O_TMPFILE` file a fresh `.dkwrap-PID-XXXXXX.tmp` name in `dir`.
+fn link_anonymous(file: &File, dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(std::io::Error::other)?;
+    for attempt in 0..16u32 {
+        let name = dir.join(format!(
+            "{}{:08x}.tmp",
+            cleanup::temp_prefix(),
+            std::process::id().rotate_left(attempt * 7)
+                ^ attempt.wrapping_mul(0x9e37_79b9)
+                ^ (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos()))
+        ));
+        let c_name =
+            std::ffi::CString::new(name.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+        // Safety: NUL-terminated paths; AT_SYMLINK_FOLLOW makes /proc/self/fd/N name the
+        // open file itself (the documented way to link an O_TMPFILE without privileges).
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                c_name.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc == 0 {
+            return Ok(name);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+    }
+    Err(std::io::Error::other("no free temporary name"))
+}
+
+fn cannot_create(dir: &Path, e: std::io::Error) -> Error {
+    match crate::error::is_no_space(&e) {
+        true => Error::io(dir, e),
+        false => Error::StripFailed {
+            path: dir.to_path_buf(),
+            reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
+        },
+    }
+}
+
+/// Creates a named temporary file in `dir`, for a tool to open by name.
 pub fn temp_in(dir: &Path) -> Result<Temp> {
-    let file = tempfile::Builder::new()
+    let (file, path) = tempfile::Builder::new()
         .prefix(&cleanup::temp_prefix())
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| match crate::error::is_no_space(&e) {
-            true => Error::io(dir, e),
-            false => Error::StripFailed {
-                path: dir.to_path_buf(),
-                reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
-            },
-        })?;
-    let registered = cleanup::register(file.path());
+        .map_err(|e| cannot_create(dir, e))?
+        .into_parts();
+    let registered = cleanup::register(&path);
     Ok(Temp {
         file,
+        named: Some(path),
+        dir: dir.to_path_buf(),
         _registered: registered,
     })
 }
 
+/// Creates a temporary file in `dir` that dkwrap writes itself: anonymous (`O_TMPFILE`)
+/// where the filesystem supports it, else named like [`temp_in`].
+pub fn anonymous_temp_in(dir: &Path) -> Result<Temp> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(Temp {
+            file,
+            named: None,
+            dir: dir.to_path_buf(),
+            _registered: cleanup::Registered::none(),
+        }),
+        // EOPNOTSUPP, EISDIR (a kernel without O_TMPFILE), EINVAL: no anonymous files here.
+        Err(e) if crate::error::is_no_space(&e) => Err(Error::io(dir, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(cannot_create(dir, e)),
+        Err(_) => temp_in(dir),
+    }
+}
+
 /// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
 pub fn reopen(temp: Temp) -> Result<Temp> {
-    let Temp { file, _registered } = temp;
-    let (_, path) = file.into_parts();
+    let path = temp.path();
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    Ok(Temp {
-        file: tempfile::NamedTempFile::from_parts(file, path),
-        _registered,
-    })
+    Ok(Temp { file, ..temp })
 }
 
 /// A private copy of `source` for an external tool to read: a tool that writes to its
@@ -334,11 +443,43 @@ impl Flushing {
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
         flushed.map_err(|e| Error::io(self.temp.path(), e))?;
-        let Temp { file, _registered } = self.temp;
-        file.persist(target).map_err(|e| Error::StripFailed {
-            path: target.to_path_buf(),
-            reason: format!("cannot replace the target: {}", e.error),
-        })?;
+        self.temp
+            .persist(target)
+            .map_err(|e| match crate::error::is_no_space(&e) {
+                true => Error::io(target, e),
+                false => Error::StripFailed {
+                    path: target.to_path_buf(),
+                    reason: format!("cannot replace the target: {e}"),
+                },
+            })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anonymous_temp_has_no_name_until_it_replaces_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("m.ko");
+        fs::write(&target, b"old").unwrap();
+        let mut t = anonymous_temp_in(dir.path()).unwrap();
+        t.write_all(b"new bytes").unwrap();
+        let names = || -> Vec<_> {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect()
+        };
+        if t.named.is_none() {
+            assert_eq!(names(), vec![std::ffi::OsString::from("m.ko")]);
+        } else {
+            eprintln!("this filesystem has no O_TMPFILE: a named temporary file was used");
+        }
+        t.persist(&target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new bytes");
+        assert_eq!(names(), vec![std::ffi::OsString::from("m.ko")]);
     }
 }

@@ -380,7 +380,10 @@ impl Job<'_> {
             };
             return Ok((attempt, Some(kept)));
         }
-        let candidate = candidate::temp_in(&self.dir)?;
+        let candidate = match strategy {
+            Strategy::Native => candidate::anonymous_temp_in(&self.dir)?,
+            _ => candidate::temp_in(&self.dir)?,
+        };
         let written = match strategy {
             Strategy::Native => self.write_native(&candidate, &mut attempt)?,
             _ => self.run_external(strategy, &candidate, &mut attempt)?,
@@ -398,7 +401,7 @@ impl Job<'_> {
         }
         // The disk writes the candidate while the proof reads it.
         let candidate = candidate::start_flush(candidate, &self.original_file)?;
-        let verdict = candidate::map(candidate.temp.path())
+        let verdict = candidate::map(&candidate.temp.path())
             .map_err(|e| format!("cannot read the output back: {e}"))
             .and_then(|bytes| self.prove(&bytes));
         match verdict {
@@ -466,7 +469,7 @@ impl Job<'_> {
         } else {
             candidate::private_copy(self.path, &self.dir)?
         };
-        let ran = candidate::run_tool(&tool_path, copy.path(), candidate.path());
+        let ran = candidate::run_tool(&tool_path, &copy.path(), &candidate.path());
         // The copy goes now: the proof reads the original, and the disk may need the space.
         drop(copy);
         Ok(ran)
@@ -557,14 +560,14 @@ impl Job<'_> {
         let Some(candidate) = kept.candidate else {
             // skip: the target stays as it is; with -o, the output is a copy of the input.
             if self.req.output.is_some() {
-                let t = candidate::temp_in(&self.dir)?;
+                let t = candidate::anonymous_temp_in(&self.dir)?;
                 fs::copy(self.path, t.path()).map_err(|e| Error::io(t.path(), e))?;
                 candidate::start_flush(t, &self.original_file)?.commit(output_path)?;
             }
             return Ok(record);
         };
         let final_file = self.recompressed(candidate, output_path)?;
-        let final_path = final_file.temp.path();
+        let final_path = &final_file.temp.path();
         if self.req.record_hashes {
             record.sha256_after = Some(candidate::sha256_file(final_path)?);
         }
@@ -581,7 +584,7 @@ impl Job<'_> {
         let Some(c) = self.module.compression else {
             return Ok(candidate);
         };
-        let plain = candidate::map(candidate.temp.path())
+        let plain = candidate::map(&candidate.temp.path())
             .map_err(|e| Error::io(candidate.temp.path(), e))?;
         let packed = c.compress(&plain).map_err(|e| Error::io(output_path, e))?;
         let back = c
@@ -593,8 +596,8 @@ impl Job<'_> {
                 reason: format!("the {} round trip changed the module", c.name()),
             });
         }
-        let t = candidate::temp_in(&self.dir)?;
-        fs::write(t.path(), &packed).map_err(|e| Error::io(t.path(), e))?;
+        let mut t = candidate::anonymous_temp_in(&self.dir)?;
+        t.write_all(&packed).map_err(|e| Error::io(t.path(), e))?;
         // The plain candidate is dropped unused (its flush, if still running, ends on a
         // deleted file).
         candidate::start_flush(t, &self.original_file)
