@@ -563,3 +563,29 @@ fn a_full_disk_falls_through_to_a_smaller_strategy_or_exits_no_space() {
     assert_eq!(sha256(&target), sha256(&fixture("basic-thinlto.ko")));
     assert_eq!(dkwrap_leftovers(&full.0), Vec::<String>::new());
 }
+
+#[test]
+fn an_append_only_directory_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("append-only");
+    std::fs::create_dir(&dir).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), &dir, "m.ko");
+    let locked = std::process::Command::new("chattr")
+        .arg("+a")
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !locked {
+        eprintln!("SKIP: chattr +a is not possible here (needs root and a filesystem with it)");
+        return;
+    }
+    let out = run(dkwrap().args(["strip", "-g"]).arg(&target));
+    let _ = std::process::Command::new("chattr")
+        .arg("-a")
+        .arg(&dir)
+        .status();
+    assert_eq!(code(&out), exit::STRIP_FAILED, "{}", text(&out));
+    assert!(text(&out).contains("append-only"), "{}", text(&out));
+    assert_eq!(sha256(&target), sha256(&fixture("basic-thinlto.ko")));
+    assert_eq!(dkwrap_leftovers(&dir), Vec::<String>::new());
+}

@@ -196,6 +196,28 @@ pub fn anonymous_temp_in(dir: &Path) -> Result<Temp> {
     }
 }
 
+/// `chattr +a` / `+i` (`FS_APPEND_FL`, `FS_IMMUTABLE_FL`): what stops a rename over the file
+/// or the removal of a temporary file in the directory, in words; `None` when neither is set
+/// or the filesystem has no such flags.
+pub fn locked_by_attributes(path: &Path) -> Option<&'static str> {
+    use std::os::fd::AsRawFd;
+    const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+    const FS_APPEND_FL: libc::c_long = 0x20;
+    let file = File::open(path).ok()?;
+    let mut flags: libc::c_long = 0;
+    // Safety: FS_IOC_GETFLAGS writes an int into the (larger, zeroed) long it is given.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+    if rc != 0 {
+        None
+    } else if flags & FS_IMMUTABLE_FL != 0 {
+        Some("immutable (chattr +i)")
+    } else if flags & FS_APPEND_FL != 0 {
+        Some("append-only (chattr +a)")
+    } else {
+        None
+    }
+}
+
 /// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
 pub fn reopen(temp: Temp) -> Result<Temp> {
     let path = temp.path();

@@ -291,6 +291,21 @@ pub fn strip_file(
         expect: Expectations::for_kernel(kernel),
         req,
     };
+    // Checked before anything is written: a temporary file there could not be removed.
+    for (what, p) in [
+        ("directory", job.dir.as_path()),
+        ("file", output_path.as_path()),
+    ] {
+        if let Some(lock) = candidate::locked_by_attributes(p) {
+            return Err(Error::StripFailed {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the {what} {} is {lock}: it cannot be replaced",
+                    p.display()
+                ),
+            });
+        }
+    }
     let swept = crate::cleanup::sweep_stale(&job.dir);
     if swept > 0 {
         info!(dir = %job.dir.display(), "removed {swept} temporary files of killed dkwrap runs");
