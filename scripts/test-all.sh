@@ -6,6 +6,7 @@
 #   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
 #   5. the real dkms end-to-end test (scripts/e2e-dkms.sh)
+#   6. every fuzz target for 60 s (scripts/fuzz.sh; skipped with a message without nightly)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,4 +31,6 @@ cargo test --release 2>&1 | tee target/cargo-test.log
 phase "dkms end to end"
 cargo build --release --quiet
 DKWRAP="$repo/target/release/dkwrap" scripts/e2e-dkms.sh
+phase "fuzz (60 s per target)"
+scripts/fuzz.sh "${DKWRAP_FUZZ_SECONDS:-60}"
 phase "all tests passed"

@@ -211,7 +211,8 @@ impl ModuleFile {
             Bytes::Owned(Vec::new())
         } else {
             // Safety: the map is read-only; a module rewritten under us while we read it
-            // can at worst give wrong bytes, which the ELF checks and the proof then reject.
+            // can at worst give wrong bytes, which the ELF checks and the proof then reject;
+            // one truncated under us raises SIGBUS, which `cleanup` turns into exit 3.
             Bytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
         };
         let compression = Compression::sniff(&raw);

@@ -589,3 +589,27 @@ fn an_append_only_directory_is_refused_before_anything_is_written() {
     assert_eq!(sha256(&target), sha256(&fixture("basic-thinlto.ko")));
     assert_eq!(dkwrap_leftovers(&dir), Vec::<String>::new());
 }
+
+/// Found by the native_proof fuzz target: a section name table with a debug name was
+/// removed, and the rewriter wrote an e_shstrndx that named no section.
+#[test]
+fn a_name_table_with_a_debug_name_is_refused_by_the_rewriter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut data = std::fs::read(&target).unwrap();
+    let (debug_hdr, _, _) = section_header_of(&data, b".debug_str");
+    let (names_hdr, _, _) = section_header_of(&data, b".shstrtab");
+    let debug_name = data[debug_hdr..debug_hdr + 4].to_vec();
+    data[names_hdr..names_hdr + 4].copy_from_slice(&debug_name);
+    std::fs::write(&target, &data).unwrap();
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native", "--json"])
+        .arg(&target));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let reason = v[0]["attempts"][0]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(reason.contains("has a debug name"), "{}", text(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), data, "left as it was");
+}
