@@ -21,6 +21,10 @@ pub const PKEY_ID_PKCS7: u8 = 2;
 /// instead of being read until the OOM killer comes.
 pub const MAX_INFLATED_SIZE: u64 = 1 << 30;
 
+/// The most memory the xz decoder may use (its dictionary): kmod and the kernel compress
+/// with 1-64 MiB dictionaries.
+pub const XZ_MEMORY_LIMIT: u64 = 256 << 20;
+
 /// Compression formats the kernel's module loader and kmod understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,7 +65,15 @@ impl Compression {
     pub fn decompress_capped(self, data: &[u8], cap: u64) -> std::io::Result<Vec<u8>> {
         let decoder: Box<dyn Read + '_> = match self {
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(data)?),
-            Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(data)),
+            Compression::Xz => {
+                // Found by fuzzing: an xz header may ask for a 4 GiB dictionary, which the
+                // decoder allocates up front; a module's stream never needs this much.
+                let stream = liblzma::stream::Stream::new_stream_decoder(
+                    XZ_MEMORY_LIMIT,
+                    liblzma::stream::CONCATENATED,
+                )?;
+                Box::new(liblzma::read::XzDecoder::new_stream(data, stream))
+            }
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
         };
         let guess = (data.len() as u64).saturating_mul(4).min(cap) as usize;
@@ -355,6 +367,19 @@ mod tests {
             assert_eq!(c.decompress(&packed).unwrap(), data);
         }
         assert_eq!(Compression::sniff(&data), None);
+    }
+
+    /// Found by fuzzing: the auto decoder also took legacy `.lzma` streams, whose header may
+    /// ask for a 4 GiB dictionary that was allocated up front. Only xz is a module format.
+    #[test]
+    fn legacy_lzma_streams_are_not_xz() {
+        use std::io::Write;
+        let options = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
+        let stream = liblzma::stream::Stream::new_lzma_encoder(&options).unwrap();
+        let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+        enc.write_all(b"\x7fELF module").unwrap();
+        let lzma = enc.finish().unwrap();
+        assert!(Compression::Xz.decompress(&lzma).is_err());
     }
 
     #[test]
