@@ -11,6 +11,7 @@
 #      (scripts/e2e-package.sh)
 #   8. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
 #      Module.symvers, and altered copies caught (scripts/corpus.sh)
+#   9. the fuzz targets, 30 s each (scripts/fuzz.sh; skipped with a message without nightly)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,4 +44,6 @@ scripts/package.sh
 scripts/e2e-package.sh
 phase "real corpus (Debian's 6.1 kernel modules)"
 DKWRAP="$repo/target/release/dkwrap" scripts/corpus.sh
+phase "fuzz (30 s per target)"
+scripts/fuzz.sh "${DKWRAP_FUZZ_SECONDS:-30}"
 phase "all tests passed"

@@ -269,9 +269,11 @@ impl<'a> Section<'a> {
             || n == b".line"
             || n == b".gdb_index"
     }
-    /// Bytes of the file this section occupies (empty for NOBITS).
+    /// Bytes of the file this section occupies (empty for NOBITS and for an unallocated
+    /// SHT_NULL). An allocated SHT_NULL section has bytes: the kernel's loader copies every
+    /// SHF_ALLOC section that is not SHT_NOBITS (`move_module`), whatever its type.
     pub fn file_range(&self) -> Option<Range<usize>> {
-        if self.is_nobits() || self.sh_type == SHT_NULL {
+        if self.is_nobits() || (self.sh_type == SHT_NULL && !self.is_alloc()) {
             return Some(0..0);
         }
         let start = usize::try_from(self.offset).ok()?;
@@ -451,7 +453,9 @@ impl<'a> Elf<'a> {
                 .checked_mul(SHDR64_SIZE)
                 .and_then(|o| o.checked_add(shoff))
                 .ok_or_else(|| ParseError::at(header.shoff, "section header offset overflows"))?;
-            data.get(start..start + SHDR64_SIZE).ok_or_else(|| {
+            // Found by fuzzing: e_shoff near the top of the address space overflowed here.
+            let end = start.checked_add(SHDR64_SIZE);
+            end.and_then(|end| data.get(start..end)).ok_or_else(|| {
                 ParseError::at(
                     start as u64,
                     format!(
@@ -1023,6 +1027,19 @@ impl Modinfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (elf_loader, native_proof): e_shoff near u64::MAX overflowed.
+    #[test]
+    fn a_section_header_offset_at_the_top_of_the_address_space_is_an_error() {
+        let mut data = vec![0u8; 64];
+        data[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+        data[16..18].copy_from_slice(&ET_REL.to_le_bytes());
+        data[20..24].copy_from_slice(&1u32.to_le_bytes());
+        data[40..48].copy_from_slice(&(u64::MAX - 10).to_le_bytes());
+        data[58..60].copy_from_slice(&64u16.to_le_bytes());
+        data[60..62].copy_from_slice(&1u16.to_le_bytes());
+        assert!(Elf::parse(&data).is_err());
+    }
 
     #[test]
     fn modinfo_parses_pairs_and_padding() {

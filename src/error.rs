@@ -44,6 +44,9 @@ pub mod exit {
     pub const INTEGRATION_REFUSED: i32 = 14;
     /// `verify --boot`: the test kernel crashed, panicked or hung loading a module (or did
     /// not boot at all).
+    /// `strip`: the disk (or quota) is full: no strategy's output could be written. The
+    /// original is intact.
+    pub const NO_SPACE: i32 = 15;
     pub const BOOT_FAILED: i32 = 16;
     /// Interrupted by Ctrl-C (128 + SIGINT); `make` killed by signal N exits 128+N.
     pub const INTERRUPTED: i32 = 130;
@@ -67,6 +70,7 @@ pub mod exit {
         (MAKE_FAILED, "MAKE_FAILED", "make: make itself failed (its status is in the message and the JSON)"),
         (INTEGRATION_REFUSED, "INTEGRATION_REFUSED", "dkms integration refused (unknown dkms, a file not dkwrap's); nothing changed"),
         (BOOT_FAILED, "BOOT_FAILED", "verify --boot: the test kernel crashed, panicked or hung loading a module"),
+        (NO_SPACE, "NO_SPACE", "strip: no space left on the device (or quota); the original is intact"),
         (INTERRUPTED, "INTERRUPTED", "interrupted (Ctrl-C); make killed by signal N: 128+N"),
     ];
 
@@ -82,6 +86,7 @@ pub mod exit {
         KERNEL_MISMATCH,
         BUILT_MODULE_REJECTED,
         MAKE_FAILED,
+        NO_SPACE,
         STRIP_FAILED,
         SIGNED_MODULE,
         INTEGRATION_REFUSED,
@@ -119,7 +124,7 @@ pub mod exit {
         s.push_str(
             "boot failed > not-equivalent > invalid module > kernel mismatch > make codes > ",
         );
-        s.push_str("strip failed > signed > tool missing > no config > unreadable.\n");
+        s.push_str("no space > strip failed > signed > tool missing > no config > unreadable.\n");
         s
     }
 }
@@ -155,6 +160,10 @@ pub enum Error {
     SignedModule { path: PathBuf },
     #[error("{path}: {reason}")]
     StripFailed { path: PathBuf, reason: String },
+    #[error(
+        "{path}: no space left to write the stripped module; the original is intact: {reason}"
+    )]
+    NoSpace { path: PathBuf, reason: String },
     #[error("{path}: output is not equivalent to the original: {reason}")]
     NotEquivalent { path: PathBuf, reason: String },
     #[error("{0}")]
@@ -169,6 +178,8 @@ impl Error {
     /// The exit code this error maps to (see [`exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
+            Error::Io { source, .. } if is_no_space(source) => exit::NO_SPACE,
+            Error::NoSpace { .. } => exit::NO_SPACE,
             Error::Io { .. }
             | Error::Unreadable { .. }
             | Error::NotElf { .. }
@@ -193,6 +204,11 @@ impl Error {
             | Error::Decompress { reason, .. }
             | Error::BadKernelConfig { reason, .. }
             | Error::StripFailed { reason, .. } => reason.clone(),
+            Error::NoSpace { reason, .. } => {
+                format!(
+                    "no space left to write the stripped module; the original is intact: {reason}"
+                )
+            }
             Error::NotElf { reason, .. } => format!("not a kernel module: {reason}"),
             Error::Malformed { offset, reason, .. } => {
                 format!("malformed ELF at offset {offset:#x}: {reason}")
@@ -211,6 +227,13 @@ impl Error {
             source,
         }
     }
+}
+
+/// The disk or the quota is full.
+/// By kind, not errno: `tempfile` wraps the OS error in one that names the path.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

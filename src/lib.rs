@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod boot;
+pub mod cleanup;
 pub mod cli;
 pub mod detect;
 pub mod diagnose;

@@ -16,6 +16,15 @@ pub const MODULE_SIGNATURE_SIZE: usize = 12;
 /// `PKEY_ID_PKCS7`: the only id_type the kernel accepts.
 pub const PKEY_ID_PKCS7: u8 = 2;
 
+/// The most a compressed module may inflate to. The largest real modules (NVIDIA's, with
+/// debug information) are a few hundred MB; a stream that inflates past this is refused
+/// instead of being read until the OOM killer comes.
+pub const MAX_INFLATED_SIZE: u64 = 1 << 30;
+
+/// The most memory the xz decoder may use (its dictionary): kmod and the kernel compress
+/// with 1-64 MiB dictionaries.
+pub const XZ_MEMORY_LIMIT: u64 = 256 << 20;
+
 /// Compression formats the kernel's module loader and kmod understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,18 +56,37 @@ impl Compression {
         }
     }
 
+    /// Inflates `data`, at most [`MAX_INFLATED_SIZE`] bytes.
     pub fn decompress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(data.len() * 4);
-        match self {
-            Compression::Zstd => {
-                zstd::stream::read::Decoder::new(data)?.read_to_end(&mut out)?;
-            }
+        self.decompress_capped(data, MAX_INFLATED_SIZE)
+    }
+
+    /// Inflates `data` as a stream, refusing (`InvalidData`) once it passes `cap` bytes.
+    pub fn decompress_capped(self, data: &[u8], cap: u64) -> std::io::Result<Vec<u8>> {
+        let decoder: Box<dyn Read + '_> = match self {
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(data)?),
             Compression::Xz => {
-                liblzma::read::XzDecoder::new_multi_decoder(data).read_to_end(&mut out)?;
+                // Found by fuzzing: an xz header may ask for a 4 GiB dictionary, which the
+                // decoder allocates up front; a module's stream never needs this much.
+                let stream = liblzma::stream::Stream::new_stream_decoder(
+                    XZ_MEMORY_LIMIT,
+                    liblzma::stream::CONCATENATED,
+                )?;
+                Box::new(liblzma::read::XzDecoder::new_stream(data, stream))
             }
-            Compression::Gzip => {
-                flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
-            }
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        };
+        let guess = (data.len() as u64).saturating_mul(4).min(cap) as usize;
+        let mut out = Vec::with_capacity(guess);
+        decoder.take(cap.saturating_add(1)).read_to_end(&mut out)?;
+        if out.len() as u64 > cap {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "inflates to more than {} MiB, larger than any kernel module",
+                    cap >> 20
+                ),
+            ));
         }
         Ok(out)
     }
@@ -188,19 +216,15 @@ impl ModuleFile {
     /// Opens and, when needed, decompresses a module. Directories, unreadable files and
     /// corrupt compressed streams are errors naming the path.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        crate::cleanup::reading(path);
+        let file = open_regular(path)?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        if meta.is_dir() {
-            return Err(Error::Unreadable {
-                path: path.to_path_buf(),
-                reason: "is a directory".into(),
-            });
-        }
         let raw = if meta.len() == 0 {
             Bytes::Owned(Vec::new())
         } else {
             // Safety: the map is read-only; a module rewritten under us while we read it
-            // can at worst give wrong bytes, which the ELF checks and the proof then reject.
+            // can at worst give wrong bytes, which the ELF checks and the proof then reject;
+            // one truncated under us raises SIGBUS, which `cleanup` turns into exit 3.
             Bytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?)
         };
         let compression = Compression::sniff(&raw);
@@ -208,7 +232,12 @@ impl ModuleFile {
             None => raw,
             Some(c) => Bytes::Owned(c.decompress(&raw).map_err(|e| Error::Decompress {
                 path: path.to_path_buf(),
-                reason: format!("corrupt {} stream: {e}", c.name()),
+                reason: match e.kind() {
+                    std::io::ErrorKind::InvalidData if e.to_string().starts_with("inflates") => {
+                        format!("{} stream {e}", c.name())
+                    }
+                    _ => format!("corrupt {} stream: {e}", c.name()),
+                },
             })?),
         };
         let signature = Signature::parse(&bytes);
@@ -249,6 +278,37 @@ impl ModuleFile {
             self.elf()
         }
     }
+}
+
+/// Opens `path` for reading if it is a regular file (after following symlinks). The open is
+/// non-blocking, so a FIFO with no writer is refused instead of hanging; a device, socket
+/// or directory is refused before anything is read from it.
+pub fn open_regular(path: &Path) -> Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let kind = file.metadata().map_err(|e| Error::io(path, e))?.file_type();
+    let what = if kind.is_file() {
+        // O_NONBLOCK means nothing for a regular file's reads.
+        return Ok(file);
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::Unreadable {
+        path: path.to_path_buf(),
+        reason: format!("is {what}, not a regular file"),
+    })
 }
 
 /// Turns a parse error into the user-facing error for `path`.
@@ -312,5 +372,32 @@ mod tests {
             assert_eq!(c.decompress(&packed).unwrap(), data);
         }
         assert_eq!(Compression::sniff(&data), None);
+    }
+
+    /// Found by fuzzing: the auto decoder also took legacy `.lzma` streams, whose header may
+    /// ask for a 4 GiB dictionary that was allocated up front. Only xz is a module format.
+    #[test]
+    fn legacy_lzma_streams_are_not_xz() {
+        use std::io::Write;
+        let options = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
+        let stream = liblzma::stream::Stream::new_lzma_encoder(&options).unwrap();
+        let mut enc = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+        enc.write_all(b"\x7fELF module").unwrap();
+        let lzma = enc.finish().unwrap();
+        assert!(Compression::Xz.decompress(&lzma).is_err());
+    }
+
+    #[test]
+    fn inflation_past_the_cap_is_refused() {
+        let data = vec![0u8; 1 << 20];
+        for c in [Compression::Zstd, Compression::Xz, Compression::Gzip] {
+            let packed = c.compress(&data).unwrap();
+            assert_eq!(
+                c.decompress_capped(&packed, 1 << 20).unwrap().len(),
+                1 << 20
+            );
+            let e = c.decompress_capped(&packed, (1 << 20) - 1).unwrap_err();
+            assert!(e.to_string().contains("inflates to more than"), "{e}");
+        }
     }
 }

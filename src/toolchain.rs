@@ -27,6 +27,111 @@ impl Tool {
     }
 }
 
+/// Every executable `name` in an absolute PATH entry that dkwrap may run, in PATH order.
+///
+/// A relative entry (`.`, `bin`, an empty one) names whatever directory dkwrap is started
+/// in and is never searched. As root, a tool is run only when it, its PATH directory and
+/// the directory it resolves into are owned by root and writable by nobody else (the test
+/// `sudo`'s secure_path relies on): anything else could be replaced by another user.
+/// Each skipped entry or tool is logged once. Nothing is probed with `--version` before
+/// passing these checks.
+pub fn find_all_on_path(name: &str) -> Vec<PathBuf> {
+    let Some(path) = std::env::var_os("PATH") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for dir in std::env::split_paths(&path) {
+        if !dir.is_absolute() {
+            warn_once(format!(
+                "PATH entry {:?} is relative: not searched for tools",
+                dir.display().to_string()
+            ));
+            continue;
+        }
+        let candidate = dir.join(name);
+        // Never dkwrap's own links (its shim directory is first on PATH inside dkms).
+        if !is_executable_file(&candidate) || is_dkwrap(&candidate) {
+            continue;
+        }
+        match untrusted_reason(&candidate) {
+            None => found.push(candidate),
+            Some(why) => warn_once(format!("{} not used: {why}", candidate.display())),
+        }
+    }
+    found
+}
+
+/// The first of [`find_all_on_path`].
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    find_all_on_path(name).into_iter().next()
+}
+
+/// `path` if it is an executable dkwrap may run (see [`find_all_on_path`]).
+pub fn usable_tool(path: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() || !is_executable_file(path) {
+        return None;
+    }
+    match untrusted_reason(path) {
+        None => Some(path.to_path_buf()),
+        Some(why) => {
+            warn_once(format!("{} not used: {why}", path.display()));
+            None
+        }
+    }
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Why root must not run `tool`: it, its directory or the directory it resolves into is
+/// not root's alone. Always `None` for other users (they can only hurt themselves).
+fn untrusted_reason(tool: &Path) -> Option<String> {
+    // Safety: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let resolved = std::fs::canonicalize(tool).unwrap_or_else(|_| tool.to_path_buf());
+    let mut checked = vec![tool.to_path_buf()];
+    checked.extend(tool.parent().map(Path::to_path_buf));
+    checked.extend(resolved.parent().map(Path::to_path_buf));
+    checked.push(resolved);
+    checked.into_iter().find_map(|p| not_roots_alone(&p))
+}
+
+fn not_roots_alone(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return Some(format!("{} cannot be examined", path.display()));
+    };
+    if m.uid() != 0 {
+        Some(format!(
+            "{} is owned by uid {}, not root",
+            path.display(),
+            m.uid()
+        ))
+    } else if m.mode() & 0o022 != 0 {
+        Some(format!(
+            "{} is writable by group or others (mode {:o})",
+            path.display(),
+            m.mode() & 0o7777
+        ))
+    } else {
+        None
+    }
+}
+
+/// Logs `message` the first time it is seen in this run.
+fn warn_once(message: String) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.contains(&message) {
+        tracing::warn!("{message}");
+        seen.push(message);
+    }
+}
+
 /// What `TOOL --version` prints on stdout (never through a shell).
 fn version_banner(path: &Path) -> Option<String> {
     let out = duct::cmd(path, ["--version"])
@@ -97,11 +202,20 @@ fn generic_package(base: &str) -> &'static str {
 }
 
 /// Where versioned LLVM installs live (`/usr/lib/llvm-19/bin`); `DKWRAP_LLVM_ROOT` overrides
-/// it, so tests can simulate a machine without them.
+/// it, so tests can simulate a machine without them. A relative override is ignored, and
+/// tools under it pass the same checks as PATH's ([`usable_tool`]).
 pub fn llvm_root() -> PathBuf {
-    std::env::var_os("DKWRAP_LLVM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib"))
+    match std::env::var_os("DKWRAP_LLVM_ROOT").map(PathBuf::from) {
+        Some(root) if root.is_absolute() => root,
+        Some(root) => {
+            warn_once(format!(
+                "DKWRAP_LLVM_ROOT {:?} is relative: ignored",
+                root.display().to_string()
+            ));
+            PathBuf::from("/usr/lib")
+        }
+        None => PathBuf::from("/usr/lib"),
+    }
 }
 
 /// Whether `path` runs dkwrap itself (a link in dkwrap's shim directory: `strip`, `make`...).
@@ -115,13 +229,10 @@ pub fn is_dkwrap(path: &Path) -> bool {
 }
 
 /// Every `name` on PATH, in order, except dkwrap's own links: a tool dkwrap runs must never
-/// be dkwrap again (the shim directory is first on PATH inside dkms).
+/// be dkwrap again (the shim directory is first on PATH inside dkms). The same trust rules
+/// as every tool ([`find_all_on_path`]).
 pub fn which_all_but_dkwrap(name: impl AsRef<std::ffi::OsStr>) -> Vec<PathBuf> {
-    which::which_all(name)
-        .into_iter()
-        .flatten()
-        .filter(|p| !is_dkwrap(p))
-        .collect()
+    find_all_on_path(&name.as_ref().to_string_lossy())
 }
 
 /// Finds LLVM tool `base` ("clang", "ld.lld", "llvm-strip", ...) of major version `major`:
@@ -129,19 +240,10 @@ pub fn which_all_but_dkwrap(name: impl AsRef<std::ffi::OsStr>) -> Vec<PathBuf> {
 /// `--version` has the same major.
 pub fn find_llvm_tool(base: &str, major: u32) -> Tool {
     let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = which_all_but_dkwrap(format!("{base}-{major}"))
-        .into_iter()
-        .next()
-    {
-        candidates.push(p);
-    }
-    let versioned_dir = llvm_root().join(format!("llvm-{major}/bin/{base}"));
-    if versioned_dir.is_file() {
-        candidates.push(versioned_dir);
-    }
-    if let Some(p) = which_all_but_dkwrap(base).into_iter().next() {
-        candidates.push(p);
-    }
+    candidates.extend(find_on_path(&format!("{base}-{major}")));
+    let versioned = llvm_root().join(format!("llvm-{major}/bin/{base}"));
+    candidates.extend(usable_tool(&versioned));
+    candidates.extend(find_on_path(base));
     for path in candidates {
         if let Some(v) = llvm_version_of(&path) {
             if major_of(&v) == Some(major) {
@@ -176,7 +278,7 @@ pub fn find_gnu_strip(arch: Arch) -> Tool {
     };
     // Every `strip` on PATH, in order: when dkwrap itself is installed as `strip` (the dkms
     // shim) it is skipped, since it is not GNU.
-    for path in which_all_but_dkwrap(&name) {
+    for path in find_all_on_path(&name) {
         let text = version_banner(&path).unwrap_or_default();
         if text.contains("GNU") {
             return Tool {

@@ -5,10 +5,11 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::cleanup;
 use crate::error::{Error, Result};
 
 /// Stderr text that means a binutils/elfutils tool went wrong even when it exited 0.
@@ -23,7 +24,7 @@ const TOOL_FAILURE_MARKERS: &[&str] = &[
 /// sha256 of a file, read in chunks (a mapping would count the whole file in our RSS).
 pub fn sha256_file(path: &Path) -> Result<String> {
     use std::io::Read;
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut f = crate::modfile::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -40,27 +41,215 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .collect())
 }
 
-/// Creates a temporary file in `dir` (same filesystem, so the final rename is atomic).
-pub fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".dkwrap-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::StripFailed {
+/// A temporary file beside the target (same filesystem, so the final rename is atomic).
+///
+/// Named `.dkwrap-PID-XXXXXX.tmp` when a tool must open it by name: removed when dropped,
+/// unlinked by a signal that ends the run, swept by a later run if the process was killed.
+/// Anonymous (`O_TMPFILE`) where dkwrap writes it itself and the filesystem supports it:
+/// a killed run then leaves nothing at all, and the file gets a name only for the instant
+/// between `linkat` and the rename over the target.
+#[derive(Debug)]
+pub struct Temp {
+    file: File,
+    /// `None` for an anonymous file.
+    named: Option<tempfile::TempPath>,
+    dir: PathBuf,
+    // Dropped after `named` (fields drop in order): unregistered once the file is gone.
+    _registered: cleanup::Registered,
+}
+
+impl Temp {
+    pub fn as_file(&self) -> &File {
+        &self.file
+    }
+    pub fn as_file_mut(&mut self) -> &mut File {
+        &mut self.file
+    }
+    /// A path that opens this file: its name, or `/proc/self/fd/N` for an anonymous one
+    /// (which only this process can open).
+    pub fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        match &self.named {
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd())),
+        }
+    }
+
+    /// Renames (or, anonymous, links then renames) the file over `target`.
+    fn persist(self, target: &Path) -> std::io::Result<()> {
+        let Temp {
+            file,
+            named,
+            dir,
+            _registered,
+        } = self;
+        match named {
+            Some(p) => p.persist(target).map_err(|e| e.error),
+            None => {
+                let name = link_anonymous(&file, &dir)?;
+                let _window = cleanup::register(&name);
+                fs::rename(&name, target).inspect_err(|_| {
+                    let _ = fs::remove_file(&name);
+                })
+            }
+        }
+    }
+}
+
+impl Write for Temp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Gives an `O_TMPFILE` file a fresh `.dkwrap-PID-XXXXXX.tmp` name in `dir`.
+fn link_anonymous(file: &File, dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(std::io::Error::other)?;
+    for attempt in 0..16u32 {
+        let name = dir.join(format!(
+            "{}{:08x}.tmp",
+            cleanup::temp_prefix(),
+            std::process::id().rotate_left(attempt * 7)
+                ^ attempt.wrapping_mul(0x9e37_79b9)
+                ^ (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos()))
+        ));
+        let c_name =
+            std::ffi::CString::new(name.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+        // Safety: NUL-terminated paths; AT_SYMLINK_FOLLOW makes /proc/self/fd/N name the
+        // open file itself (the documented way to link an O_TMPFILE without privileges).
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                c_name.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc == 0 {
+            return Ok(name);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e);
+        }
+    }
+    Err(std::io::Error::other("no free temporary name"))
+}
+
+fn cannot_create(dir: &Path, e: std::io::Error) -> Error {
+    match crate::error::is_no_space(&e) {
+        true => Error::io(dir, e),
+        false => Error::StripFailed {
             path: dir.to_path_buf(),
             reason: format!("cannot create a temporary file in {}: {e}", dir.display()),
-        })
+        },
+    }
+}
+
+/// Creates a named temporary file in `dir`, for a tool to open by name.
+pub fn temp_in(dir: &Path) -> Result<Temp> {
+    let (file, path) = tempfile::Builder::new()
+        .prefix(&cleanup::temp_prefix())
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| cannot_create(dir, e))?
+        .into_parts();
+    let registered = cleanup::register(&path);
+    Ok(Temp {
+        file,
+        named: Some(path),
+        dir: dir.to_path_buf(),
+        _registered: registered,
+    })
+}
+
+/// Creates a temporary file in `dir` that dkwrap writes itself: anonymous (`O_TMPFILE`)
+/// where the filesystem supports it, else named like [`temp_in`].
+pub fn anonymous_temp_in(dir: &Path) -> Result<Temp> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(Temp {
+            file,
+            named: None,
+            dir: dir.to_path_buf(),
+            _registered: cleanup::Registered::none(),
+        }),
+        // EOPNOTSUPP, EISDIR (a kernel without O_TMPFILE), EINVAL: no anonymous files here.
+        Err(e) if crate::error::is_no_space(&e) => Err(Error::io(dir, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(cannot_create(dir, e)),
+        Err(_) => temp_in(dir),
+    }
+}
+
+/// `chattr +a` / `+i` (`FS_APPEND_FL`, `FS_IMMUTABLE_FL`): what stops a rename over the file
+/// or the removal of a temporary file in the directory, in words; `None` when neither is set
+/// or the filesystem has no such flags.
+pub fn locked_by_attributes(path: &Path) -> Option<&'static str> {
+    use std::os::fd::AsRawFd;
+    const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+    const FS_APPEND_FL: libc::c_long = 0x20;
+    let file = File::open(path).ok()?;
+    let mut flags: libc::c_long = 0;
+    // Safety: FS_IOC_GETFLAGS writes an int into the (larger, zeroed) long it is given.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+    if rc != 0 {
+        None
+    } else if flags & FS_IMMUTABLE_FL != 0 {
+        Some("immutable (chattr +i)")
+    } else if flags & FS_APPEND_FL != 0 {
+        Some("append-only (chattr +a)")
+    } else {
+        None
+    }
 }
 
 /// A fresh handle on the file now at a temporary file's path (see the strip-tool note above).
-pub fn reopen(temp: tempfile::NamedTempFile) -> Result<tempfile::NamedTempFile> {
-    let (_, path) = temp.into_parts();
+pub fn reopen(temp: Temp) -> Result<Temp> {
+    let path = temp.path();
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .map_err(|e| Error::io(&path, e))?;
-    Ok(tempfile::NamedTempFile::from_parts(file, path))
+    Ok(Temp { file, ..temp })
+}
+
+/// A private copy of `source` for an external tool to read: a tool that writes to its
+/// input (a wrapper that ignores `-o`, a buggy or hostile strip) then damages only the copy,
+/// never the user's file. A reflink (FICLONE) where the filesystem shares extents, else
+/// a copy.
+pub fn private_copy(source: &Path, dir: &Path) -> Result<Temp> {
+    let mut copy = temp_in(dir)?;
+    let mut from = crate::modfile::open_regular(source)?;
+    if !reflink(&from, copy.as_file()) {
+        std::io::copy(&mut from, copy.as_file_mut()).map_err(|e| Error::io(copy.path(), e))?;
+    }
+    Ok(copy)
+}
+
+/// Shares `from`'s extents with the empty file `to` (btrfs, XFS, bcachefs); false where the
+/// filesystem cannot, and the caller copies.
+fn reflink(from: &File, to: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    // Safety: FICLONE takes the source descriptor as its argument; both descriptors are
+    // open for the duration of the call and nothing is read from or written to memory.
+    let rc = unsafe { libc::ioctl(to.as_raw_fd(), libc::FICLONE, from.as_raw_fd()) };
+    rc == 0
 }
 
 /// Maps a file we just wrote, read-only.
@@ -119,6 +308,8 @@ pub struct WritebackAsWritten<'f> {
     written: u64,
     /// Bytes whose writeback has been started.
     started: u64,
+    /// A write failed because the disk or quota is full.
+    pub no_space: bool,
 }
 
 impl<'f> WritebackAsWritten<'f> {
@@ -127,13 +318,16 @@ impl<'f> WritebackAsWritten<'f> {
             file,
             written: 0,
             started: 0,
+            no_space: false,
         }
     }
 }
 
 impl Write for WritebackAsWritten<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = (&*self.file).write(buf)?;
+        let n = (&*self.file).write(buf).inspect_err(|e| {
+            self.no_space |= crate::error::is_no_space(e);
+        })?;
         self.written += n as u64;
         if self.written - self.started >= 1 << 20 {
             use std::os::fd::AsRawFd;
@@ -156,23 +350,109 @@ impl Write for WritebackAsWritten<'_> {
     }
 }
 
-/// A temporary file on its way to replacing the target: it has the original's mode and
-/// owner, and is being flushed to disk on another thread.
+/// A temporary file on its way to replacing the target: it has the original's owner, mode
+/// and extended attributes, and is being flushed to disk on another thread.
 pub struct Flushing {
-    pub temp: tempfile::NamedTempFile,
+    pub temp: Temp,
     flush: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
-/// Gives the temporary file the original's mode and owner and starts flushing it to disk,
-/// so that the disk works while the proof reads the file.
-pub fn start_flush(temp: tempfile::NamedTempFile, original: &fs::Metadata) -> Result<Flushing> {
+/// What a replacement keeps of the file it replaces.
+#[derive(Debug)]
+pub struct Original {
+    pub meta: fs::Metadata,
+    /// Every extended attribute this process could read (`security.ima`, `security.selinux`,
+    /// `user.*`, and `trusted.*` as root), as name and value.
+    pub xattrs: Vec<(std::ffi::CString, Vec<u8>)>,
+}
+
+impl Original {
+    /// Reads the metadata and extended attributes of the file at `path` (symlinks followed).
+    pub fn read(path: &Path) -> Result<Original> {
+        let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        Ok(Original {
+            meta,
+            xattrs: read_xattrs(path),
+        })
+    }
+}
+
+/// Every extended attribute of `path` that can be read; a filesystem without them has none.
+fn read_xattrs(path: &Path) -> Vec<(std::ffi::CString, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return Vec::new();
+    };
+    let mut names = vec![0u8; 64 << 10];
+    // Safety: the buffer is valid for its length; the path is NUL-terminated.
+    let n = unsafe { libc::listxattr(c_path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    let Ok(n) = usize::try_from(n) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let Ok(name) = std::ffi::CString::new(name) else {
+            continue;
+        };
+        let mut value = vec![0u8; 64 << 10];
+        // Safety: as above; the value buffer is valid for its length.
+        let len = unsafe {
+            libc::getxattr(
+                c_path.as_ptr(),
+                name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        match usize::try_from(len) {
+            Ok(len) => {
+                value.truncate(len);
+                out.push((name, value));
+            }
+            Err(_) => tracing::warn!(
+                "{}: extended attribute {} not kept: cannot read it: {}",
+                path.display(),
+                name.to_string_lossy(),
+                crate::error::io_reason(&std::io::Error::last_os_error())
+            ),
+        }
+    }
+    out
+}
+
+/// Gives the temporary file the original's owner, then its mode (a chown clears setuid and
+/// setgid), then its extended attributes (a chown drops `security.capability`), and starts
+/// flushing it to disk, so that the disk works while the proof reads the file. An
+/// attribute the filesystem or the process's privileges refuse is logged with why.
+pub fn start_flush(temp: Temp, original: &Original) -> Result<Flushing> {
+    use std::os::fd::AsRawFd;
     let file: &File = temp.as_file();
-    file.set_permissions(fs::Permissions::from_mode(original.mode() & 0o7777))
-        .map_err(|e| Error::io(temp.path(), e))?;
     // Ownership: only root can give a file away; as another user the file is already ours.
-    if let Err(e) = std::os::unix::fs::fchown(file, Some(original.uid()), Some(original.gid())) {
+    let (uid, gid) = (original.meta.uid(), original.meta.gid());
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
         if e.kind() != std::io::ErrorKind::PermissionDenied {
             return Err(Error::io(temp.path(), e));
+        }
+    }
+    file.set_permissions(fs::Permissions::from_mode(original.meta.mode() & 0o7777))
+        .map_err(|e| Error::io(temp.path(), e))?;
+    for (name, value) in &original.xattrs {
+        // Safety: a valid descriptor, a NUL-terminated name, a value valid for its length.
+        let rc = unsafe {
+            libc::fsetxattr(
+                file.as_raw_fd(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(
+                "extended attribute {} dropped: {}",
+                name.to_string_lossy(),
+                crate::error::io_reason(&std::io::Error::last_os_error())
+            );
         }
     }
     let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;
@@ -188,10 +468,43 @@ impl Flushing {
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
         flushed.map_err(|e| Error::io(self.temp.path(), e))?;
-        self.temp.persist(target).map_err(|e| Error::StripFailed {
-            path: target.to_path_buf(),
-            reason: format!("cannot replace the target: {}", e.error),
-        })?;
+        self.temp
+            .persist(target)
+            .map_err(|e| match crate::error::is_no_space(&e) {
+                true => Error::io(target, e),
+                false => Error::StripFailed {
+                    path: target.to_path_buf(),
+                    reason: format!("cannot replace the target: {e}"),
+                },
+            })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anonymous_temp_has_no_name_until_it_replaces_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("m.ko");
+        fs::write(&target, b"old").unwrap();
+        let mut t = anonymous_temp_in(dir.path()).unwrap();
+        t.write_all(b"new bytes").unwrap();
+        let names = || -> Vec<_> {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect()
+        };
+        if t.named.is_none() {
+            assert_eq!(names(), vec![std::ffi::OsString::from("m.ko")]);
+        } else {
+            eprintln!("this filesystem has no O_TMPFILE: a named temporary file was used");
+        }
+        t.persist(&target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new bytes");
+        assert_eq!(names(), vec![std::ffi::OsString::from("m.ko")]);
     }
 }

@@ -145,9 +145,7 @@ fn find_llvm_strip(major: Option<u32>) -> Tool {
         Some(m) => toolchain::find_llvm_tool("llvm-strip", m),
         None => {
             // Any llvm-strip will do for a module whose compiler is unknown or GCC.
-            let path = toolchain::which_all_but_dkwrap("llvm-strip")
-                .into_iter()
-                .next();
+            let path = toolchain::find_on_path("llvm-strip");
             Tool {
                 role: "llvm-strip".into(),
                 version: path.as_deref().and_then(toolchain::tool_version),
@@ -198,6 +196,8 @@ struct Job<'a> {
     path: &'a Path,
     module: &'a ModuleFile,
     original: &'a Elf<'a>,
+    /// What the replacement keeps: owner, mode, extended attributes.
+    original_file: candidate::Original,
     meta: fs::Metadata,
     /// Where candidates are written: the output's directory, so the rename is atomic.
     dir: PathBuf,
@@ -227,6 +227,8 @@ pub fn strip_file(
     };
     let module = ModuleFile::open(path)?;
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    refuse_hard_links(path, &meta, req)?;
+    let original_file = candidate::Original::read(path)?;
     if module.signature.is_some() && !req.allow_unsign {
         return Err(Error::SignedModule {
             path: path.to_path_buf(),
@@ -242,6 +244,7 @@ pub fn strip_file(
         path,
         module: &module,
         original: &original,
+        original_file,
         meta,
         dir: output_path
             .parent()
@@ -253,14 +256,58 @@ pub fn strip_file(
         expect: Expectations::for_kernel(kernel),
         req,
     };
+    // Checked before anything is written: a temporary file there could not be removed.
+    for (what, p) in [
+        ("directory", job.dir.as_path()),
+        ("file", output_path.as_path()),
+    ] {
+        if let Some(lock) = candidate::locked_by_attributes(p) {
+            return Err(Error::StripFailed {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the {what} {} is {lock}: it cannot be replaced",
+                    p.display()
+                ),
+            });
+        }
+    }
+    let swept = crate::cleanup::sweep_stale(&job.dir);
+    if swept > 0 {
+        info!(dir = %job.dir.display(), "removed {swept} temporary files of killed dkwrap runs");
+    }
     let (chain, why) = plan(req.strategy, &original, facts);
     let names: Vec<&str> = chain.iter().map(|s| s.name()).collect();
     info!(file = %path.display(), "strategies {}: {why}", names.join(", "));
 
     let mut attempts = Vec::new();
-    let mut plain_input = None;
+    // A full disk fails one strategy, not the run: the next may need less space (native
+    // writes a stripped file where a tool first needs a plain copy of a compressed module).
+    let mut no_space: Option<Error> = None;
     for strategy in chain {
-        let (attempt, kept) = job.attempt(strategy, &mut plain_input)?;
+        if strategy == Strategy::Skip && req.strategy != Strategy::Skip {
+            if let Some(e) = no_space {
+                return Err(Error::NoSpace {
+                    path: path.to_path_buf(),
+                    reason: e.detail(),
+                });
+            }
+        }
+        let (attempt, kept) = match job.attempt(strategy) {
+            Ok(done) => done,
+            Err(e) if e.exit_code() == crate::exit::NO_SPACE => {
+                debug!(file = %path.display(), "{} rejected: {e}", strategy.name());
+                attempts.push(Attempt {
+                    strategy,
+                    tool: None,
+                    tool_version: None,
+                    accepted: false,
+                    reason: Some(e.detail()),
+                });
+                no_space = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         attempts.push(attempt);
         if let Some(kept) = kept {
             let mut record = job.finish(kept, strategy, attempts, &output_path, sha_before)?;
@@ -275,13 +322,27 @@ pub fn strip_file(
     })
 }
 
+/// A module with several hard links is refused: dkwrap replaces by rename, which would
+/// leave the other links on the unstripped file, and writing through the shared inode
+/// could leave it half written. With `-o` the input is only read.
+fn refuse_hard_links(path: &Path, meta: &fs::Metadata, req: &StripRequest) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if req.output.is_none() && meta.nlink() > 1 {
+        return Err(Error::StripFailed {
+            path: path.to_path_buf(),
+            reason: format!(
+                "has {} hard links; replacing it would split them (strip a copy with a \
+                 single link, or write elsewhere with -o)",
+                meta.nlink()
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Job<'_> {
     /// Tries one strategy: writes its candidate, then proves it. `Kept` when accepted.
-    fn attempt(
-        &self,
-        strategy: Strategy,
-        plain_input: &mut Option<tempfile::NamedTempFile>,
-    ) -> Result<(Attempt, Option<Kept>)> {
+    fn attempt(&self, strategy: Strategy) -> Result<(Attempt, Option<Kept>)> {
         let mut attempt = Attempt {
             strategy,
             tool: None,
@@ -299,10 +360,13 @@ impl Job<'_> {
             };
             return Ok((attempt, Some(kept)));
         }
-        let candidate = candidate::temp_in(&self.dir)?;
+        let candidate = match strategy {
+            Strategy::Native => candidate::anonymous_temp_in(&self.dir)?,
+            _ => candidate::temp_in(&self.dir)?,
+        };
         let written = match strategy {
-            Strategy::Native => self.write_native(&candidate, &mut attempt),
-            _ => self.run_external(strategy, &candidate, plain_input, &mut attempt)?,
+            Strategy::Native => self.write_native(&candidate, &mut attempt)?,
+            _ => self.run_external(strategy, &candidate, &mut attempt)?,
         };
         // strip tools replace their -o file by rename: our open handle would name the old,
         // unlinked inode, and mode, owner and fsync would land on nothing.
@@ -316,8 +380,8 @@ impl Job<'_> {
             return Ok((attempt, None));
         }
         // The disk writes the candidate while the proof reads it.
-        let candidate = candidate::start_flush(candidate, &self.meta)?;
-        let verdict = candidate::map(candidate.temp.path())
+        let candidate = candidate::start_flush(candidate, &self.original_file)?;
+        let verdict = candidate::map(&candidate.temp.path())
             .map_err(|e| format!("cannot read the output back: {e}"))
             .and_then(|bytes| self.prove(&bytes));
         match verdict {
@@ -337,18 +401,23 @@ impl Job<'_> {
         }
     }
 
-    /// dkwrap's rewriter, streaming into the candidate.
+    /// dkwrap's rewriter, streaming into the candidate. The outer error is a full disk.
     fn write_native(
         &self,
-        candidate: &tempfile::NamedTempFile,
+        candidate: &candidate::Temp,
         attempt: &mut Attempt,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<std::result::Result<(), String>> {
         attempt.tool_version = Some(format!("dkwrap {}", env!("CARGO_PKG_VERSION")));
         let sink = candidate::WritebackAsWritten::new(candidate.as_file());
         let mut w = BufWriter::with_capacity(64 << 10, sink);
-        native::strip_debug(self.original, &mut w)
-            .map_err(|e| format!("the rewriter refused: {e}"))?;
-        w.flush().map_err(|e| format!("write failed: {e}"))
+        let written = native::strip_debug(self.original, &mut w)
+            .map_err(|e| format!("the rewriter refused: {e}"))
+            .and_then(|_| w.flush().map_err(|e| format!("write failed: {e}")));
+        if written.is_err() && w.get_ref().no_space {
+            let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+            return Err(Error::io(candidate.path(), full));
+        }
+        Ok(written)
     }
 
     /// llvm-strip or GNU strip, writing the candidate. The outer error is dkwrap's own
@@ -356,8 +425,7 @@ impl Job<'_> {
     fn run_external(
         &self,
         strategy: Strategy,
-        candidate: &tempfile::NamedTempFile,
-        plain_input: &mut Option<tempfile::NamedTempFile>,
+        candidate: &candidate::Temp,
         attempt: &mut Attempt,
     ) -> Result<std::result::Result<(), String>> {
         let tool = if strategy == Strategy::Llvm {
@@ -371,22 +439,20 @@ impl Job<'_> {
         };
         attempt.tool = Some(tool_path.clone());
         attempt.tool_version = tool.version.clone();
-        // External tools read a plain ELF file: the input itself when it is one, else a copy.
-        let input = if self.module.compression.is_some() || self.module.signature.is_some() {
-            if plain_input.is_none() {
-                let mut t = candidate::temp_in(&self.dir)?;
-                t.write_all(self.module.elf_bytes())
-                    .map_err(|e| Error::io(t.path(), e))?;
-                *plain_input = Some(t);
-            }
-            plain_input
-                .as_ref()
-                .map(|t| t.path().to_path_buf())
-                .unwrap_or_default()
+        // Every tool reads a private copy of the plain ELF image (a fresh one each time: a
+        // tool may have written to the last one); the user's file is only read by dkwrap.
+        let copy = if self.module.compression.is_some() || self.module.signature.is_some() {
+            let mut t = candidate::temp_in(&self.dir)?;
+            t.write_all(self.module.elf_bytes())
+                .map_err(|e| Error::io(t.path(), e))?;
+            t
         } else {
-            self.path.to_path_buf()
+            candidate::private_copy(self.path, &self.dir)?
         };
-        Ok(candidate::run_tool(&tool_path, &input, candidate.path()))
+        let ran = candidate::run_tool(&tool_path, &copy.path(), &candidate.path());
+        // The copy goes now: the proof reads the original, and the disk may need the space.
+        drop(copy);
+        Ok(ran)
     }
 
     /// Proves `candidate` is a loadable module equal to the original minus debug
@@ -474,14 +540,14 @@ impl Job<'_> {
         let Some(candidate) = kept.candidate else {
             // skip: the target stays as it is; with -o, the output is a copy of the input.
             if self.req.output.is_some() {
-                let t = candidate::temp_in(&self.dir)?;
+                let t = candidate::anonymous_temp_in(&self.dir)?;
                 fs::copy(self.path, t.path()).map_err(|e| Error::io(t.path(), e))?;
-                candidate::start_flush(t, &self.meta)?.commit(output_path)?;
+                candidate::start_flush(t, &self.original_file)?.commit(output_path)?;
             }
             return Ok(record);
         };
         let final_file = self.recompressed(candidate, output_path)?;
-        let final_path = final_file.temp.path();
+        let final_path = &final_file.temp.path();
         if self.req.record_hashes {
             record.sha256_after = Some(candidate::sha256_file(final_path)?);
         }
@@ -498,7 +564,7 @@ impl Job<'_> {
         let Some(c) = self.module.compression else {
             return Ok(candidate);
         };
-        let plain = candidate::map(candidate.temp.path())
+        let plain = candidate::map(&candidate.temp.path())
             .map_err(|e| Error::io(candidate.temp.path(), e))?;
         let packed = c.compress(&plain).map_err(|e| Error::io(output_path, e))?;
         let back = c
@@ -510,10 +576,10 @@ impl Job<'_> {
                 reason: format!("the {} round trip changed the module", c.name()),
             });
         }
-        let t = candidate::temp_in(&self.dir)?;
-        fs::write(t.path(), &packed).map_err(|e| Error::io(t.path(), e))?;
+        let mut t = candidate::anonymous_temp_in(&self.dir)?;
+        t.write_all(&packed).map_err(|e| Error::io(t.path(), e))?;
         // The plain candidate is dropped unused (its flush, if still running, ends on a
         // deleted file).
-        candidate::start_flush(t, &self.meta)
+        candidate::start_flush(t, &self.original_file)
     }
 }

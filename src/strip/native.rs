@@ -89,6 +89,21 @@ fn removed_sections(elf: &Elf) -> Result<Vec<bool>, RefusedError> {
             removed[s.index()] = true;
         }
     }
+    // A debug name on a table the file cannot do without (found by fuzzing: the output's
+    // e_shstrndx pointed at nothing) is a damaged file, not debug information.
+    let needed = std::iter::once(elf.shstrndx).chain(
+        elf.symtab_sections()
+            .flat_map(|t| [t.index(), t.link as usize]),
+    );
+    for i in needed {
+        if removed.get(i).copied().unwrap_or(false) {
+            let s = &elf.sections[i];
+            return Err(refuse(
+                Some(s),
+                "a section or symbol name table has a debug name",
+            ));
+        }
+    }
     // A kept section ordered after a removed one (SHF_LINK_ORDER) would lose its anchor.
     for s in elf.sections.iter().filter(|s| !removed[s.index()]) {
         if s.flags & elf::SHF_LINK_ORDER != 0

@@ -129,6 +129,19 @@ fn check_section_table(elf: &Elf, f: &mut Findings) {
         );
     }
     for s in &elf.sections[1..] {
+        if s.sh_type == elf::SHT_NULL && s.is_alloc() {
+            // elf_validity_check() skips SHT_NULL, move_module() copies it all the same.
+            f.warn(
+                Category::Invalid,
+                Some(s),
+                Some(elf.section_header_offset(s.index()) + 4),
+                format!(
+                    "type SHT_NULL with SHF_ALLOC: the loader does not check its offset but \
+                     copies its {} bytes into the module's memory",
+                    s.size
+                ),
+            );
+        }
         if !s.is_nobits() && s.file_range().is_none_or(|r| r.end as u64 > len) {
             f.error(
                 Category::Invalid,
@@ -539,14 +552,19 @@ fn check_groups(elf: &Elf, f: &mut Findings) {
             }
         }
     }
-    let mut reported: Vec<u32> = Vec::new();
+    // Counted in one pass (a quadratic search took 22 s on 250,000 sections).
+    let mut extra_groups: FastMap<u32, usize> = FastMap::default();
+    let mut in_order: Vec<u32> = Vec::new();
     for (m, _, _) in &shared {
-        if reported.contains(m) {
-            continue;
+        let n = extra_groups.entry(*m).or_insert(0);
+        if *n == 0 {
+            in_order.push(*m);
         }
-        reported.push(*m);
-        let groups = 1 + shared.iter().filter(|(x, _, _)| x == m).count();
-        let s = &elf.sections[*m as usize];
+        *n += 1;
+    }
+    for m in in_order {
+        let groups = 1 + extra_groups.get(&m).copied().unwrap_or(0);
+        let s = &elf.sections[m as usize];
         f.push(
             Severity::Note,
             Category::Layout,
@@ -578,5 +596,81 @@ fn check_signature(signature: Option<&Signature>, target: &Expectations, f: &mut
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An x86-64 ELF with `members` empty allocated sections, each in two COMDAT groups
+    /// (extended numbering when that makes more than 65279 sections).
+    fn shared_group_members(members: u32) -> Vec<u8> {
+        let groups = members - 1;
+        let shnum = 2 + members + groups;
+        let names = b"\0.shstrtab\0.text\0.group\0";
+        let group_data_at = 64 + names.len();
+        let shoff = (group_data_at + groups as usize * 12).div_ceil(8) * 8;
+        let mut data = vec![0u8; shoff + shnum as usize * 64];
+        data[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+        let put16 =
+            |d: &mut [u8], at: usize, v: u16| d[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        let put32 =
+            |d: &mut [u8], at: usize, v: u32| d[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put64 =
+            |d: &mut [u8], at: usize, v: u64| d[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        put16(&mut data, 16, elf::ET_REL);
+        put16(&mut data, 18, 62);
+        put32(&mut data, 20, 1);
+        put64(&mut data, 40, shoff as u64);
+        put16(&mut data, 52, 64);
+        put16(&mut data, 58, 64);
+        put16(&mut data, 60, 0); // e_shnum in section 0's sh_size
+        put16(&mut data, 62, elf::SHN_XINDEX as u16); // e_shstrndx in its sh_link
+        data[64..64 + names.len()].copy_from_slice(names);
+        let header = |i: u32| shoff + i as usize * 64;
+        put64(&mut data, header(0) + 32, shnum as u64);
+        put32(&mut data, header(0) + 40, 1);
+        let h = header(1);
+        put32(&mut data, h, 1);
+        put32(&mut data, h + 4, elf::SHT_STRTAB);
+        put64(&mut data, h + 24, 64);
+        put64(&mut data, h + 32, names.len() as u64);
+        for m in 0..members {
+            let h = header(2 + m);
+            put32(&mut data, h, 11);
+            put32(&mut data, h + 4, elf::SHT_PROGBITS);
+            put64(&mut data, h + 8, elf::SHF_ALLOC | elf::SHF_GROUP);
+            put64(&mut data, h + 24, 64);
+        }
+        for g in 0..groups {
+            let at = group_data_at + g as usize * 12;
+            put32(&mut data, at, 1);
+            put32(&mut data, at + 4, 2 + g);
+            put32(&mut data, at + 8, 3 + g);
+            let h = header(2 + members + g);
+            put32(&mut data, h, 17);
+            put32(&mut data, h + 4, elf::SHT_GROUP);
+            put64(&mut data, h + 24, at as u64);
+            put64(&mut data, h + 32, 12);
+            put64(&mut data, h + 56, 4);
+        }
+        data
+    }
+
+    #[test]
+    fn group_checks_take_linear_time_on_250000_sections() {
+        let data = shared_group_members(125_000);
+        let elf = Elf::parse(&data).expect("the synthetic module parses");
+        assert_eq!(elf.sections.len(), 250_001);
+        let mut out = Vec::new();
+        let started = std::time::Instant::now();
+        check_groups(&elf, &mut Findings(&mut out));
+        let took = started.elapsed();
+        // Each member but the first and last is in two groups.
+        assert_eq!(out.len(), 124_998);
+        assert!(out[0].message.contains("member of 2 section groups"));
+        // The quadratic version took 22 s in release; a debug build of the linear one ~0.1 s.
+        assert!(took.as_secs_f64() < 1.0, "check_groups took {took:?}");
     }
 }

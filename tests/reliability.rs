@@ -1,0 +1,615 @@
+//! Regression tests for issue 20 (reliability and security under hostile input): one test
+//! per defect, each on a real fixture altered the way the issue describes.
+
+mod common;
+
+use common::*;
+use dkwrap::elf::Elf;
+use dkwrap::exit;
+use std::path::Path;
+
+/// Offset of section `name`'s header in `data`, and its (offset, size).
+fn section_header_of(data: &[u8], name: &[u8]) -> (usize, usize, usize) {
+    let elf = Elf::parse(data).expect("a fixture parses");
+    let s = elf
+        .sections
+        .iter()
+        .find(|s| s.name() == name)
+        .expect("the section is in the fixture");
+    let at = elf.section_header_offset(s.index()) as usize;
+    (at, s.offset as usize, s.size as usize)
+}
+
+fn section_bytes(path: &Path, name: &[u8]) -> Vec<u8> {
+    let data = std::fs::read(path).unwrap();
+    let (_, off, size) = section_header_of(&data, name);
+    data[off..off + size].to_vec()
+}
+
+/// basic-thinlto.ko with `.init.text`'s sh_type set to SHT_NULL (0), SHF_ALLOC kept.
+fn init_text_typed_null(dir: &Path) -> std::path::PathBuf {
+    let target = copy_to(&fixture("basic-thinlto.ko"), dir, "null-init.ko");
+    let mut data = std::fs::read(&target).unwrap();
+    let (hdr, _, _) = section_header_of(&data, b".init.text");
+    data[hdr + 4..hdr + 8].copy_from_slice(&0u32.to_le_bytes());
+    std::fs::write(&target, data).unwrap();
+    target
+}
+
+#[test]
+fn an_allocated_sht_null_section_keeps_its_bytes_and_the_proof_compares_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = init_text_typed_null(tmp.path());
+    let original = copy_to(&target, tmp.path(), "original.ko");
+    let code_bytes = section_bytes(&original, b".init.text");
+    assert!(code_bytes.iter().any(|&b| b != 0), "the fixture has code");
+
+    // Plain verify says what the loader does with it.
+    let out = run(dkwrap().arg("verify").arg(&original));
+    let said = text(&out);
+    assert!(
+        said.contains("SHT_NULL with SHF_ALLOC") && said.contains("copies its"),
+        "{said}"
+    );
+
+    // Native keeps the bytes, and the result is proven.
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native"])
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert_eq!(section_bytes(&target, b".init.text"), code_bytes);
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&original)
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+
+    // The proof compares the bytes: zeroed code is not equivalent.
+    let mut data = std::fs::read(&target).unwrap();
+    let (_, off, size) = section_header_of(&data, b".init.text");
+    data[off..off + size].fill(0);
+    let zeroed = tmp.path().join("zeroed.ko");
+    std::fs::write(&zeroed, data).unwrap();
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&original)
+        .arg(&zeroed));
+    assert_eq!(code(&out), exit::NOT_EQUIVALENT, "{}", text(&out));
+    assert!(text(&out).contains(".init.text"), "{}", text(&out));
+}
+
+/// Files in `dir` whose name says dkwrap left them (temporary files).
+fn dkwrap_leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dkwrap-"))
+        .collect()
+}
+
+/// A SIMULATED llvm-strip-19 (a test script, not the real tool) that ignores `-o` the way a
+/// broken wrapper would: it truncates its input in place to 3,000 bytes and copies that.
+fn simulated_strip_writing_its_input(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("simulated-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("llvm-strip-19");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n# SIMULATION: a strip that writes to its input.\n\
+         if [ \"$1\" = --version ]; then echo 'LLVM (http://llvm.org/):'; echo '  LLVM version 19.1.7'; exit 0; fi\n\
+         out=''\nwhile [ $# -gt 0 ]; do case \"$1\" in -o) out=\"$2\"; shift 2;; *) last=\"$1\"; shift;; esac; done\n\
+         truncate -s 3000 \"$last\"\ncp \"$last\" \"$out\"\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn an_external_strip_writing_to_its_input_never_touches_the_users_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = simulated_strip_writing_its_input(tmp.path());
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let original = fixture("basic-thinlto.ko");
+    let target = copy_to(&original, &work, "basic-thinlto.ko");
+    let out = run(dkwrap()
+        .env("PATH", path_with(&bin))
+        .args(["strip", "-g", "--strategy", "llvm", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v[0]["attempts"][0];
+    assert!(
+        first["tool"].as_str().unwrap().contains("simulated-bin"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(first["accepted"], false, "{}", text(&out));
+    assert_eq!(v[0]["strategy"], "native", "{}", text(&out));
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(&original)
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
+}
+
+/// A SIMULATED llvm-strip-19 (a test script): runs `action` (shell) and exits 0 without
+/// writing its output.
+fn simulated_llvm_strip(dir: &Path, action: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("simulated-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("llvm-strip-19");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# SIMULATION of a slow or interfering strip.\n\
+             if [ \"$1\" = --version ]; then echo '  LLVM version 19.1.7'; exit 0; fi\n{action}\nexit 0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn a_signal_during_strip_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let tmp = tempfile::tempdir().unwrap();
+        let ready = tmp.path().join("tool-started");
+        let bin =
+            simulated_llvm_strip(tmp.path(), &format!("touch '{}'; sleep 3", ready.display()));
+        let work = tmp.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+        let before = sha256(&target);
+        let mut child = dkwrap()
+            .env("PATH", path_with(&bin))
+            .args(["strip", "-g", "--strategy", "llvm", "--config"])
+            .arg(kconfig("thinlto"))
+            .arg(&target)
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !ready.exists() && started.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(ready.exists(), "the simulated tool never ran");
+        assert!(!dkwrap_leftovers(&work).is_empty(), "temporary files exist");
+        // Safety: the child's pid, a plain signal.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        assert_eq!(
+            dkwrap_leftovers(&work),
+            Vec::<String>::new(),
+            "signal {signal}"
+        );
+        assert_eq!(sha256(&target), before);
+    }
+}
+
+#[test]
+fn temporary_files_of_dead_runs_are_swept_and_others_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let dead = format!(".dkwrap-{dead_pid}-AbC123.tmp");
+    let alive = format!(".dkwrap-{}-AbC123.tmp", std::process::id());
+    let no_pid = ".dkwrap-AbC123.tmp".to_string();
+    for name in [&dead, &alive, &no_pid] {
+        std::fs::write(tmp.path().join(name), b"left over").unwrap();
+    }
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native"])
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let mut left = dkwrap_leftovers(tmp.path());
+    left.sort();
+    let mut want = vec![alive, no_pid];
+    want.sort();
+    assert_eq!(left, want);
+}
+
+#[test]
+fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+    // Another program truncates the module while dkwrap has it mapped.
+    let bin = simulated_llvm_strip(
+        tmp.path(),
+        &format!("truncate -s 3000 '{}'", target.display()),
+    );
+    let out = run(dkwrap()
+        .env("PATH", path_with(&bin))
+        .args(["strip", "-g", "--strategy", "llvm", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("shrank while it was being read"), "{said}");
+    assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
+}
+
+/// Runs `cmd`, failing the test (and killing it) if it has not ended after `secs`: a hang
+/// is the defect these tests catch.
+fn output_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_or_device_is_refused_with_one_line_instead_of_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("m.ko");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // Safety: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    for (args, file) in [
+        (vec!["verify"], fifo.as_path()),
+        (vec!["strip", "-g"], fifo.as_path()),
+        (vec!["verify"], Path::new("/dev/zero")),
+        (
+            vec!["strip", "-g", "--strategy", "native"],
+            Path::new("/dev/null"),
+        ),
+    ] {
+        let out = output_within(dkwrap().args(&args).arg(file), 20);
+        assert_eq!(code(&out), exit::UNREADABLE, "{args:?} {}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("not a regular file"), "{said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+}
+
+#[test]
+fn a_module_inflating_past_one_gib_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("bomb.ko.zst");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 1100M /dev/zero | zstd -1 -q -c > '{}'",
+            bomb.display()
+        ))
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: the zstd command is not installed");
+        return;
+    }
+    for args in [vec!["verify"], vec!["strip", "-g"]] {
+        let out = run(dkwrap().args(&args).arg(&bomb));
+        assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("inflates to more than 1024 MiB"), "{said}");
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+}
+
+/// A SIMULATED llvm-strip-19 in `dir` (a test script) that only records that it was run,
+/// `--version` probes included.
+fn simulated_tool_recording_runs(dir: &Path, name: &str, marker: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# SIMULATION: records that it ran.\necho \"$@\" >> '{}'\n\
+             echo '  LLVM version 19.1.7'\nexit 1\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn strip_attempts(out: &std::process::Output) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v[0]["attempts"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_tool_in_a_relative_path_entry_is_never_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let cwd = tmp.path().join("cwd");
+    simulated_tool_recording_runs(&cwd, "llvm-strip-19", &marker);
+    simulated_tool_recording_runs(&cwd.join("bin"), "llvm-strip-19", &marker);
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let out = run(dkwrap()
+        .current_dir(&cwd)
+        .env("PATH", "bin:.::/usr/bin:/bin")
+        .env("DKWRAP_LLVM_ROOT", tmp.path().join("no-llvm"))
+        .args(["strip", "-g", "--strategy", "llvm", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert!(!marker.exists(), "the simulated tool ran: {}", text(&out));
+    for a in strip_attempts(&out) {
+        let tool = a["tool"].as_str().unwrap_or("");
+        assert!(tool.is_empty() || tool.starts_with('/'), "{}", text(&out));
+    }
+    assert!(
+        text(&out).contains("is relative: not searched"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn as_root_a_tool_others_can_replace_is_never_run() {
+    use std::os::unix::fs::PermissionsExt;
+    // Safety: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: the ownership rules apply to root only");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let open_dir = tmp.path().join("world-writable");
+    simulated_tool_recording_runs(&open_dir, "llvm-strip-19", &marker);
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let llvm_root = tmp.path().join("llvm-root");
+    let versioned = llvm_root.join("llvm-19/bin");
+    simulated_tool_recording_runs(&versioned, "llvm-strip", &marker);
+    std::fs::set_permissions(&versioned, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let out = run(dkwrap()
+        .env("PATH", format!("{}:/usr/bin:/bin", open_dir.display()))
+        .env("DKWRAP_LLVM_ROOT", &llvm_root)
+        .args(["strip", "-g", "--strategy", "llvm", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert!(!marker.exists(), "the simulated tool ran: {}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("writable by group or others"), "{said}");
+    assert_eq!(
+        said.matches("world-writable/llvm-strip-19 not used")
+            .count(),
+        1,
+        "{said}"
+    );
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+    let p = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // Safety: NUL-terminated strings and a value valid for its length.
+    unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        ) == 0
+    }
+}
+
+fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let p = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // Safety: as above; the buffer is valid for its length.
+    let len = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(len).ok().map(|l| buf[..l].to_vec())
+}
+
+#[test]
+fn extended_attributes_and_setuid_survive_the_replacement() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut wanted = vec![("user.dkwrap-test", b"kept".to_vec())];
+    // Safety: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        wanted.push(("trusted.dkwrap-test", b"root only".to_vec()));
+        wanted.push(("security.ima", b"\x03\x02\x04ima-signature".to_vec()));
+    }
+    for (name, value) in &wanted {
+        if !set_xattr(&target, name, value) {
+            eprintln!("SKIP: this filesystem refuses {name}");
+            return;
+        }
+    }
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o6751)).unwrap();
+    for strategy in ["native", "llvm"] {
+        let out = run(dkwrap()
+            .args(["strip", "-g", "--strategy", strategy, "--config"])
+            .arg(kconfig("thinlto"))
+            .arg(&target));
+        assert_eq!(code(&out), exit::OK, "{}", text(&out));
+        for (name, value) in &wanted {
+            assert_eq!(
+                get_xattr(&target, name).as_ref(),
+                Some(value),
+                "{strategy} {name}"
+            );
+        }
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o6751, "{strategy}");
+    }
+}
+
+#[test]
+fn a_hard_linked_module_is_refused_with_one_line_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let other = tmp.path().join("other-link.ko");
+    std::fs::hard_link(&target, &other).unwrap();
+    let before = sha256(&target);
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native"])
+        .arg(&target));
+    assert_eq!(code(&out), exit::STRIP_FAILED, "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("has 2 hard links"), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert_eq!(sha256(&target), before);
+    assert_eq!(sha256(&other), before);
+    assert_eq!(dkwrap_leftovers(tmp.path()), Vec::<String>::new());
+    // Written elsewhere, the input is only read.
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native", "-o"])
+        .arg(tmp.path().join("out.ko"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+}
+
+#[test]
+fn a_module_the_loader_would_reject_is_an_error_not_left_unstripped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut data = std::fs::read(&target).unwrap();
+    let (hdr, _, _) = section_header_of(&data, b".init.text");
+    let past_the_end = data.len() as u64 + 4096;
+    data[hdr + 24..hdr + 32].copy_from_slice(&past_the_end.to_le_bytes());
+    std::fs::write(&target, &data).unwrap();
+    let out = run(dkwrap().args(["strip", "-g"]).arg(&target));
+    assert_eq!(code(&out), exit::INVALID_MODULE, "{}", text(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+}
+
+/// A tmpfs of `size` mounted for the test, unmounted when dropped (root only).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        let at = dir.join(format!("disk-{size}"));
+        std::fs::create_dir(&at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(at))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_falls_through_to_a_smaller_strategy_or_exits_no_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Compressed, with room for the stripped module but not for a plain copy for llvm-strip.
+    let Some(disk) = SmallDisk::mount(tmp.path(), "60k") else {
+        eprintln!("SKIP: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let target = copy_to(&fixture("basic-thinlto.ko.zst"), &disk.0, "m.ko.zst");
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--json", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["strategy"], "native", "{}", text(&out));
+    assert_eq!(v[0]["attempts"][0]["accepted"], false);
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(fixture("basic-thinlto.ko.zst"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+
+    // No room for any output: its own code, the original intact, nothing left behind.
+    let Some(full) = SmallDisk::mount(tmp.path(), "100k") else {
+        return;
+    };
+    let target = copy_to(&fixture("basic-thinlto.ko"), &full.0, "m.ko");
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::NO_SPACE, "{}", text(&out));
+    assert!(
+        text(&out).contains("the original is intact"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(sha256(&target), sha256(&fixture("basic-thinlto.ko")));
+    assert_eq!(dkwrap_leftovers(&full.0), Vec::<String>::new());
+}
+
+#[test]
+fn an_append_only_directory_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("append-only");
+    std::fs::create_dir(&dir).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), &dir, "m.ko");
+    let locked = std::process::Command::new("chattr")
+        .arg("+a")
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !locked {
+        eprintln!("SKIP: chattr +a is not possible here (needs root and a filesystem with it)");
+        return;
+    }
+    let out = run(dkwrap().args(["strip", "-g"]).arg(&target));
+    let _ = std::process::Command::new("chattr")
+        .arg("-a")
+        .arg(&dir)
+        .status();
+    assert_eq!(code(&out), exit::STRIP_FAILED, "{}", text(&out));
+    assert!(text(&out).contains("append-only"), "{}", text(&out));
+    assert_eq!(sha256(&target), sha256(&fixture("basic-thinlto.ko")));
+    assert_eq!(dkwrap_leftovers(&dir), Vec::<String>::new());
+}
+
+/// Found by the native_proof fuzz target: a section name table with a debug name was
+/// removed, and the rewriter wrote an e_shstrndx that named no section.
+#[test]
+fn a_name_table_with_a_debug_name_is_refused_by_the_rewriter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), tmp.path(), "m.ko");
+    let mut data = std::fs::read(&target).unwrap();
+    let (debug_hdr, _, _) = section_header_of(&data, b".debug_str");
+    let (names_hdr, _, _) = section_header_of(&data, b".shstrtab");
+    let debug_name = data[debug_hdr..debug_hdr + 4].to_vec();
+    data[names_hdr..names_hdr + 4].copy_from_slice(&debug_name);
+    std::fs::write(&target, &data).unwrap();
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native", "--json"])
+        .arg(&target));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let reason = v[0]["attempts"][0]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(reason.contains("has a debug name"), "{}", text(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), data, "left as it was");
+}
