@@ -339,9 +339,9 @@ pub const SIGNATURES: &[Signature] = &[
         severity: Severity::Error,
         cause: "the kernel headers (build directory with include/, Makefile, .config) for the target kernel \
                 are not installed",
-        fix: "install the headers of the target kernel (Debian: `apt install linux-headers-$(uname -r)`, \
-              Fedora: kernel-devel, Arch: linux-headers) or pass the build tree with `--kernel-dir` / \
-              dkms `--kernelsourcedir`",
+        fix: "install the headers of the target kernel (Debian: `apt install linux-headers-<release>`, \
+              Fedora: kernel-devel-<release>, Arch: linux-headers) or pass the build tree with \
+              `--kernel-dir` / dkms `--kernelsourcedir`",
     },
     Signature {
         id: "kernel-tree-unprepared",
@@ -353,6 +353,62 @@ pub const SIGNATURES: &[Signature] = &[
               or install the distribution's headers package",
     },
 ];
+
+/// What the build already had, as plain values from the stage that ran it: a diagnosis names
+/// the target kernel (never the running one) and never suggests an argument already given.
+#[derive(Debug, Clone, Default)]
+pub struct BuildContext {
+    /// The release of the kernel the build was for.
+    pub target_release: Option<String>,
+    /// The arguments that already name the kernel: `--kernel-dir`, `SYSOUT=`, `KERNEL_UNAME=`,
+    /// `-C` (empty: none).
+    pub kernel_named_by: Vec<String>,
+}
+
+/// Fits a diagnosis's cause and fix to what the build already had (`explain`, which reads a
+/// log without its command, keeps the table's general words).
+pub fn tailor(d: &mut Diagnosis, ctx: &BuildContext) {
+    if d.id == "kernel-headers-missing" {
+        let (cause, fix) = headers_missing_words(ctx);
+        d.cause = cause;
+        d.fix = fix;
+    }
+}
+
+fn headers_missing_words(ctx: &BuildContext) -> (String, String) {
+    let release = ctx
+        .target_release
+        .as_deref()
+        .unwrap_or("<the target kernel's release>");
+    if ctx.kernel_named_by.is_empty() {
+        return (
+            format!(
+                "the kernel headers (build directory with include/, Makefile, .config) of the target \
+                 kernel {release} are not installed"
+            ),
+            format!(
+                "install the headers of kernel {release} (Debian/Ubuntu: `apt install \
+                 linux-headers-{release}`, Fedora: kernel-devel-{release}, Arch: linux-headers) or \
+                 pass its build tree with `--kernel-dir` / dkms `--kernelsourcedir`"
+            ),
+        );
+    }
+    let named = ctx.kernel_named_by.join(", ");
+    (
+        format!(
+            "the command names the kernel tree ({named}; release {release}), but the package's \
+             Makefile looked for the kernel elsewhere: it finds it another way (NVIDIA's through \
+             KERNEL_UNAME and /lib/modules/{release}/build unless SYSSRC/SYSOUT are set; Kbuild-style \
+             packages through KDIR, KERNELDIR, KSRC or -C)"
+        ),
+        format!(
+            "pass the tree in the variable the package's Makefile reads (NVIDIA: SYSSRC=<tree>/source \
+             SYSOUT=<tree>; others: the KDIR/KERNELDIR/KSRC their Makefile uses); `dkwrap make` adds \
+             it when it finds it read in the Makefiles (its `added` lines say which), or install the \
+             headers of {release} so that /lib/modules/{release}/build exists"
+        ),
+    )
+}
 
 struct Compiled {
     set: RegexSet,
@@ -625,6 +681,47 @@ mod tests {
             "{}",
             d[0].cause
         );
+    }
+
+    #[test]
+    fn headers_missing_names_the_target_and_never_suggests_what_was_given() {
+        let line = "make: *** /lib/modules/6.1.0-9-amd64/build: No such file or directory.  Stop.";
+        let mut d = diagnose(line).remove(0);
+        let given = BuildContext {
+            target_release: Some("6.1.192".into()),
+            kernel_named_by: vec!["--kernel-dir".into(), "KERNEL_UNAME=".into()],
+        };
+        tailor(&mut d, &given);
+        for text in [&d.cause, &d.fix] {
+            assert!(!text.contains("uname -r"), "{text}");
+            assert!(
+                !text.contains("pass its build tree with `--kernel-dir`"),
+                "{text}"
+            );
+            assert!(text.contains("6.1.192"), "{text}");
+        }
+        assert!(
+            d.cause.contains("--kernel-dir, KERNEL_UNAME="),
+            "{}",
+            d.cause
+        );
+        assert!(
+            d.fix.contains("SYSSRC=<tree>/source SYSOUT=<tree>"),
+            "{}",
+            d.fix
+        );
+
+        let mut d = diagnose(line).remove(0);
+        let nothing = BuildContext {
+            target_release: Some("6.1.0-9-amd64".into()),
+            kernel_named_by: vec![],
+        };
+        tailor(&mut d, &nothing);
+        assert!(d.fix.contains("linux-headers-6.1.0-9-amd64"), "{}", d.fix);
+        assert!(d.fix.contains("--kernel-dir"), "{}", d.fix);
+        // Without a context (`explain`), no command is assumed and no kernel is guessed.
+        let plain = diagnose(line).remove(0);
+        assert!(!plain.fix.contains("uname -r"), "{}", plain.fix);
     }
 
     #[test]

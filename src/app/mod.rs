@@ -9,6 +9,7 @@ pub mod detect;
 pub mod doctor;
 pub mod explain;
 pub mod make;
+pub mod matrix;
 pub mod records;
 pub mod strip;
 pub mod ui;
@@ -34,6 +35,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Strip(a) => strip::run(a, &ui),
         Command::Verify(a) => verify::run(a, &ui),
         Command::Make(a) => make::run(a, &ui),
+        Command::Matrix(a) => matrix::run(a, &ui),
         Command::Doctor(a) => doctor::run(a, &ui),
         Command::Explain(a) => explain::run(a, &ui),
     };
