@@ -6,6 +6,8 @@
 #   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
 #   5. the real dkms end-to-end test (scripts/e2e-dkms.sh)
+#   6. NVIDIA's real open modules for two kernels at once (scripts/e2e-nvidia.sh; SKIP without
+#      ../shared/tools/nvidia-open-*.tar.xz)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,4 +32,6 @@ cargo test --release 2>&1 | tee target/cargo-test.log
 phase "dkms end to end"
 cargo build --release --quiet
 DKWRAP="$repo/target/release/dkwrap" scripts/e2e-dkms.sh
+phase "NVIDIA open modules end to end"
+DKWRAP="$repo/target/release/dkwrap" scripts/e2e-nvidia.sh
 phase "all tests passed"
