@@ -151,7 +151,8 @@ fn json(o: &Output) -> serde_json::Value {
 #[test]
 fn each_kernel_builds_in_its_own_copy_at_once_under_one_shared_budget() {
     let sim = Sim::new("none");
-    let out = sim.run(&["--json"], &["-j8", "all"]);
+    let pkg = sim.root().join("pkg").display().to_string();
+    let out = sim.run(&["--json"], &["-j8", "all", &format!("PKG_DIR={pkg}/sub")]);
     assert_eq!(code(&out), exit::OK, "{}", text(&out));
     let doc = json(&out);
     assert_eq!(doc["jobs"], 8, "the command's -j8 is the budget: {doc}");
@@ -173,6 +174,11 @@ fn each_kernel_builds_in_its_own_copy_at_once_under_one_shared_budget() {
             "{argv}"
         );
         assert!(!argv.contains("-j8"), "{argv}");
+        let m = format!("PKG_DIR={pkg}/.dkwrap-matrix/{label}/sub");
+        assert!(
+            argv.lines().any(|a| a == m),
+            "the copy, not the source: {argv}"
+        );
         let flags = sim.read(label, "makeflags");
         assert!(flags.starts_with("-j8 --jobserver-auth="), "{flags}");
         assert_eq!(sim.read(label, "fds").trim(), "open", "{flags}");

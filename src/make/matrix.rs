@@ -102,7 +102,8 @@ pub fn run(req: &MatrixRequest, events: &dyn MatrixEvents) -> Result<MatrixSumma
             .map(|(i, (kernel, label, build_dir, log))| {
                 let request = MakeRequest {
                     program: req.program.clone(),
-                    args: rebase_args(&args, &source, &build_dir),
+                    // The command may name the source as given or by its canonical path.
+                    args: rebase_args(&args, &[&req.source_dir, &source], &build_dir),
                     cwd: build_dir.clone(),
                     modules: req.modules.clone(),
                     strategy: req.strategy,
@@ -239,13 +240,15 @@ fn copy_tree(from: &Path, to: &Path, leave_out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Arguments naming the source tree (`M=/src`, `-C /src/sub`, `/src/x`) name the copy instead.
-pub fn rebase_args(args: &[String], source: &Path, copy: &Path) -> Vec<String> {
-    let from = source.display().to_string();
+/// Arguments naming the source tree (`M=/src`, `-C /src/sub`, `/src/x`) name the copy instead;
+/// `sources`: the ways the command may spell the source tree. Each argument is rewritten once.
+pub fn rebase_args(args: &[String], sources: &[&Path], copy: &Path) -> Vec<String> {
     let to = copy.display().to_string();
     let rebase = |value: &str| -> Option<String> {
-        let rest = value.strip_prefix(&from)?;
-        (rest.is_empty() || rest.starts_with('/')).then(|| format!("{to}{rest}"))
+        sources.iter().find_map(|source| {
+            let rest = value.strip_prefix(source.to_str()?)?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{to}{rest}"))
+        })
     };
     args.iter()
         .map(|a| {
@@ -282,7 +285,7 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let got = rebase_args(&args, Path::new("/src/pkg"), Path::new("/b/k1"));
+        let got = rebase_args(&args, &[Path::new("/src/pkg")], Path::new("/b/k1"));
         assert_eq!(
             got,
             [
@@ -294,6 +297,14 @@ mod tests {
                 "V=1"
             ]
         );
+    }
+
+    #[test]
+    fn a_copy_inside_the_source_is_named_once() {
+        let args = vec!["M=/l/pkg/kernel-open".to_string()];
+        let sources = [Path::new("/l/pkg"), Path::new("/real/pkg")];
+        let got = rebase_args(&args, &sources, Path::new("/real/pkg/.dkwrap-matrix/k"));
+        assert_eq!(got, ["M=/real/pkg/.dkwrap-matrix/k/kernel-open"]);
     }
 
     #[test]
