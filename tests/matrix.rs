@@ -280,3 +280,53 @@ fn bad_input_is_refused_before_anything_is_built() {
     assert_eq!(code(&out), exit::NO_KERNEL_CONFIG, "{}", text(&out));
     assert!(!sim.root().join("pkg/.dkwrap-matrix/thinlto/argv").exists());
 }
+
+/// Real kernel trees (scripts/ktrees.sh, `DKWRAP_KTREES`) and the real compilers: the
+/// fixture package testdata/src/basic built for the ThinLTO and GCC trees in one run.
+/// Skipped, with a message, when the trees are not built.
+#[test]
+fn real_trees_thinlto_and_gcc_in_one_run() {
+    let ktrees = std::env::var_os("DKWRAP_KTREES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/ktrees"));
+    let (thin, gcc) = (ktrees.join("thinlto"), ktrees.join("gcc"));
+    if !thin.join(".config").is_file() || !gcc.join(".config").is_file() {
+        eprintln!(
+            "SKIP: no kernel trees under {} (scripts/ktrees.sh)",
+            ktrees.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("basic");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("testdata/src/basic"))
+        .arg(&pkg)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut c = dkwrap();
+    c.current_dir(&pkg)
+        .env_remove("MAKEFLAGS")
+        .args(["matrix", "--json", "--kernel-dir"])
+        .arg(&thin)
+        .arg("--kernel-dir")
+        .arg(&gcc)
+        .args(["--", "make", "-j2"]);
+    let out = run(&mut c);
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let doc = json(&out);
+    let cells = doc["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{doc}");
+    assert_eq!(cells[0]["module"], "basic.ko");
+    assert_eq!(
+        cells[0]["record"]["strategy"], "llvm",
+        "ThinLTO: llvm-strip"
+    );
+    assert_eq!(cells[1]["module"], "basic.ko");
+    assert!(
+        cells.iter().all(|c| c["record"]["verified"] == true),
+        "{doc}"
+    );
+}
