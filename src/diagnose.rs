@@ -363,7 +363,20 @@ pub struct BuildContext {
     /// The arguments that already name the kernel: `--kernel-dir`, `SYSOUT=`, `KERNEL_UNAME=`,
     /// `-C` (empty: none).
     pub kernel_named_by: Vec<String>,
+    /// The make variables the command sets (`CC`, `LD`, `LLVM`, ...).
+    pub variables_given: Vec<String>,
 }
+
+/// Rows whose fix is "pass these variables on the make command line".
+const TOOLCHAIN_FIXES: &[(&str, &[&str])] = &[
+    ("llvm-tool-not-found", &["CC", "LD"]),
+    ("gcc-given-clang-flags", &["CC"]),
+    ("nvidia-cc-version-text", &["CC"]),
+    ("compiler-differs", &["CC"]),
+    ("gnu-ld-emulation-llvm", &["LD"]),
+    ("gnu-ld-format-not-recognized", &["LD"]),
+    ("gnu-objcopy-format-not-recognized", &["OBJCOPY"]),
+];
 
 /// Fits a diagnosis's cause and fix to what the build already had (`explain`, which reads a
 /// log without its command, keeps the table's general words).
@@ -372,6 +385,27 @@ pub fn tailor(d: &mut Diagnosis, ctx: &BuildContext) {
         let (cause, fix) = headers_missing_words(ctx);
         d.cause = cause;
         d.fix = fix;
+        return;
+    }
+    let suggested = TOOLCHAIN_FIXES
+        .iter()
+        .find(|(id, _)| *id == d.id)
+        .map_or(&[][..], |(_, vars)| *vars);
+    let given: Vec<&str> = suggested
+        .iter()
+        .copied()
+        .filter(|v| ctx.variables_given.iter().any(|g| g == v))
+        .collect();
+    if !given.is_empty() && given.len() == suggested.len() {
+        d.fix = format!(
+            "the command already sets {} on make's command line, so a part of the build does \
+             not use it: the package's Makefile passes its own value to a sub-make (`$(MAKE) \
+             {}=...`) or sets it with `override`. Find that line (`grep -rn '{}' --include=Makefile* \
+             --include=Kbuild .`), pass the variable it reads instead, or report it to the package",
+            given.iter().map(|v| format!("{v}=")).collect::<Vec<_>>().join(" "),
+            given[0],
+            given[0]
+        );
     }
 }
 
@@ -690,6 +724,7 @@ mod tests {
         let given = BuildContext {
             target_release: Some("6.1.192".into()),
             kernel_named_by: vec!["--kernel-dir".into(), "KERNEL_UNAME=".into()],
+            variables_given: vec![],
         };
         tailor(&mut d, &given);
         for text in [&d.cause, &d.fix] {
@@ -715,6 +750,7 @@ mod tests {
         let nothing = BuildContext {
             target_release: Some("6.1.0-9-amd64".into()),
             kernel_named_by: vec![],
+            variables_given: vec![],
         };
         tailor(&mut d, &nothing);
         assert!(d.fix.contains("linux-headers-6.1.0-9-amd64"), "{}", d.fix);
@@ -722,6 +758,28 @@ mod tests {
         // Without a context (`explain`), no command is assumed and no kernel is guessed.
         let plain = diagnose(line).remove(0);
         assert!(!plain.fix.contains("uname -r"), "{}", plain.fix);
+    }
+
+    #[test]
+    fn a_toolchain_fix_is_not_suggested_when_the_command_has_it() {
+        let line = "ld: unrecognised emulation mode: llvm";
+        let mut d = diagnose(line).remove(0);
+        assert!(d.fix.contains("pass LD=ld.lld-19"), "{}", d.fix);
+        let ctx = BuildContext {
+            variables_given: vec!["LLVM".into(), "CC".into(), "LD".into()],
+            ..BuildContext::default()
+        };
+        tailor(&mut d, &ctx);
+        assert!(!d.fix.contains("pass LD=ld.lld-19"), "{}", d.fix);
+        assert!(d.fix.contains("already sets LD="), "{}", d.fix);
+        // Only CC given: the LD row keeps its fix.
+        let mut d = diagnose(line).remove(0);
+        let cc_only = BuildContext {
+            variables_given: vec!["CC".into()],
+            ..BuildContext::default()
+        };
+        tailor(&mut d, &cc_only);
+        assert!(d.fix.contains("pass LD=ld.lld-19"), "{}", d.fix);
     }
 
     #[test]

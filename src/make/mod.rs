@@ -177,6 +177,12 @@ pub fn build(
     let context = diagnose::BuildContext {
         target_release: kernel.release.clone(),
         kernel_named_by: kernel_arguments(kernel, &final_args),
+        variables_given: final_args
+            .iter()
+            .filter_map(|a| command::assignment(a))
+            .filter(|a| !a.value.is_empty())
+            .map(|a| a.name.to_string())
+            .collect(),
     };
     let mut diagnoses = outcome.diagnoses;
     for d in &mut diagnoses {
