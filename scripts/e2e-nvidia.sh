@@ -27,8 +27,8 @@
 #   6. GNU strip 2.40 (the system's) and 2.43.1 on the ThinLTO nvidia-modeset.ko: both exit
 #      0 and both are caught by `dkwrap verify --against`.
 #   7. [hook] real dkms with NVIDIA's dkms.conf (issue 16, step 2): see dkms_step below.
-# Prints a summary table and the wall time. E2E_NVIDIA_CLEAN=1 rebuilds from scratch
-# (otherwise a finished matrix build is reused when E2E_NVIDIA_REUSE=1).
+# Prints a summary table and the wall time. E2E_NVIDIA_REUSE=1 reuses the matrix build (and
+# the stripped copies) of an earlier run and redoes steps 4-7 (for work on those steps).
 set -uo pipefail
 DK_SELF=e2e-nvidia
 # shellcheck source=scripts/lib.sh
@@ -161,7 +161,11 @@ for k in "${KERNELS[@]}"; do
     kdir=$BUILD_ROOT/$k/kernel-open
     mkdir -p "$OUT/$k/stripped" "$OUT/$k/unstripped"
     for m in "${MODULES[@]}"; do
-        cp "$kdir/$m.ko" "$OUT/$k/stripped/" 2>/dev/null && rm -f "$kdir/$m.ko"
+        # A reused run's stripped copies are already aside (the build dir has the relinked ones).
+        if [ "${E2E_NVIDIA_REUSE:-}" != 1 ] || [ ! -f "$OUT/$k/stripped/$m.ko" ]; then
+            cp "$kdir/$m.ko" "$OUT/$k/stripped/" 2>/dev/null
+        fi
+        rm -f "$kdir/$m.ko"
     done
     t0=$SECONDS
     (cd "$BUILD_ROOT/$k" && "$DKWRAP" -q make --kernel-dir "${TREE[$k]}" --strategy skip \
