@@ -12,6 +12,8 @@
 #   8. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
 #      Module.symvers, and altered copies caught (scripts/corpus.sh)
 #   9. the fuzz targets, 30 s each (scripts/fuzz.sh; skipped with a message without nightly)
+#  10. NVIDIA's real open modules for two kernels at once (scripts/e2e-nvidia.sh): only with
+#      DKWRAP_E2E_NVIDIA=1 (two NVIDIA builds: too long for CI's budget on 2 cores)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,4 +48,8 @@ phase "real corpus (Debian's 6.1 kernel modules)"
 DKWRAP="$repo/target/release/dkwrap" scripts/corpus.sh
 phase "fuzz (30 s per target)"
 scripts/fuzz.sh "${DKWRAP_FUZZ_SECONDS:-30}"
+if [ "${DKWRAP_E2E_NVIDIA:-0}" = 1 ]; then
+    phase "NVIDIA open modules end to end"
+    DKWRAP="$repo/target/release/dkwrap" scripts/e2e-nvidia.sh
+fi
 phase "all tests passed"

@@ -60,6 +60,11 @@ pub enum Command {
     /// verify what it built. Without --kernel/--kernel-dir/--config the kernel is taken from
     /// the make command (O=, -C, SYSSRC=, KERNELDIR=, KERNEL_UNAME=, ...), else the running one.
     Make(MakeArgs),
+    /// Build a package for several kernels at once (the CI and distro case): one copy of the
+    /// source tree per kernel, all builds under one job budget (a shared GNU make jobserver),
+    /// each stripped and verified as `make` does; prints a kernel x module table. With
+    /// --emit-ci-matrix, prints the kernels as a JSON matrix for a CI system and builds nothing.
+    Matrix(MatrixArgs),
     /// Explain why the NVIDIA driver does not work on this machine, or will not after the next
     /// reboot (read-only; Debian/Ubuntu, Fedora/RHEL, Arch/CachyOS/Manjaro).
     Doctor(DoctorArgs),
@@ -261,6 +266,43 @@ pub struct MakeArgs {
     pub json: bool,
     /// The make command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "MAKE COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// A kernel build directory; repeat once per kernel.
+    #[arg(long = "kernel-dir", value_name = "DIR")]
+    pub kernel_dirs: Vec<PathBuf>,
+    /// A kernel release (its tree is /lib/modules/KVER/build); repeatable.
+    #[arg(long = "kernel", value_name = "KVER")]
+    pub releases: Vec<String>,
+    /// Look for /lib/modules under this directory (with --kernel).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Job slots for all builds together (a shared GNU make jobserver; the make command's own
+    /// -jN is removed). Default: the command's -jN, else the number of CPUs.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Where each kernel's copy of the source tree (DIR/LABEL/) and its make log
+    /// (DIR/LABEL.make.log) go; a copy dkwrap made earlier is replaced.
+    #[arg(long, value_name = "DIR", default_value = ".dkwrap-matrix")]
+    pub build_root: PathBuf,
+    /// Modules the build produces (comma-separated), as for `make`.
+    #[arg(long, value_delimiter = ',', value_name = "PATH.ko,...")]
+    pub modules: Vec<PathBuf>,
+    /// Strip strategy for the built modules.
+    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+    pub strategy: StrategyArg,
+    /// Print the results as JSON (one record per kernel x module cell).
+    #[arg(long)]
+    pub json: bool,
+    /// Print the kernels as a JSON matrix ({"include": [...]}, for GitHub Actions'
+    /// `strategy.matrix: ${{ fromJSON(...) }}`) and build nothing.
+    #[arg(long)]
+    pub emit_ci_matrix: bool,
+    /// The make command and its arguments, after `--`.
+    #[arg(last = true, value_name = "MAKE COMMAND")]
     pub command: Vec<String>,
 }
 

@@ -339,9 +339,9 @@ pub const SIGNATURES: &[Signature] = &[
         severity: Severity::Error,
         cause: "the kernel headers (build directory with include/, Makefile, .config) for the target kernel \
                 are not installed",
-        fix: "install the headers of the target kernel (Debian: `apt install linux-headers-$(uname -r)`, \
-              Fedora: kernel-devel, Arch: linux-headers) or pass the build tree with `--kernel-dir` / \
-              dkms `--kernelsourcedir`",
+        fix: "install the headers of the target kernel (Debian: `apt install linux-headers-<release>`, \
+              Fedora: kernel-devel-<release>, Arch: linux-headers) or pass the build tree with \
+              `--kernel-dir` / dkms `--kernelsourcedir`",
     },
     Signature {
         id: "kernel-tree-unprepared",
@@ -353,6 +353,96 @@ pub const SIGNATURES: &[Signature] = &[
               or install the distribution's headers package",
     },
 ];
+
+/// What the build already had, as plain values from the stage that ran it: a diagnosis names
+/// the target kernel (never the running one) and never suggests an argument already given.
+#[derive(Debug, Clone, Default)]
+pub struct BuildContext {
+    /// The release of the kernel the build was for.
+    pub target_release: Option<String>,
+    /// The arguments that already name the kernel: `--kernel-dir`, `SYSOUT=`, `KERNEL_UNAME=`,
+    /// `-C` (empty: none).
+    pub kernel_named_by: Vec<String>,
+    /// The make variables the command sets (`CC`, `LD`, `LLVM`, ...).
+    pub variables_given: Vec<String>,
+}
+
+/// Rows whose fix is "pass these variables on the make command line".
+const TOOLCHAIN_FIXES: &[(&str, &[&str])] = &[
+    ("llvm-tool-not-found", &["CC", "LD"]),
+    ("gcc-given-clang-flags", &["CC"]),
+    ("nvidia-cc-version-text", &["CC"]),
+    ("compiler-differs", &["CC"]),
+    ("gnu-ld-emulation-llvm", &["LD"]),
+    ("gnu-ld-format-not-recognized", &["LD"]),
+    ("gnu-objcopy-format-not-recognized", &["OBJCOPY"]),
+];
+
+/// Fits a diagnosis's cause and fix to what the build already had (`explain`, which reads a
+/// log without its command, keeps the table's general words).
+pub fn tailor(d: &mut Diagnosis, ctx: &BuildContext) {
+    if d.id == "kernel-headers-missing" {
+        let (cause, fix) = headers_missing_words(ctx);
+        d.cause = cause;
+        d.fix = fix;
+        return;
+    }
+    let suggested = TOOLCHAIN_FIXES
+        .iter()
+        .find(|(id, _)| *id == d.id)
+        .map_or(&[][..], |(_, vars)| *vars);
+    let given: Vec<&str> = suggested
+        .iter()
+        .copied()
+        .filter(|v| ctx.variables_given.iter().any(|g| g == v))
+        .collect();
+    if !given.is_empty() && given.len() == suggested.len() {
+        d.fix = format!(
+            "the command already sets {} on make's command line, so a part of the build does \
+             not use it: the package's Makefile passes its own value to a sub-make (`$(MAKE) \
+             {}=...`) or sets it with `override`. Find that line (`grep -rn '{}' --include=Makefile* \
+             --include=Kbuild .`), pass the variable it reads instead, or report it to the package",
+            given.iter().map(|v| format!("{v}=")).collect::<Vec<_>>().join(" "),
+            given[0],
+            given[0]
+        );
+    }
+}
+
+fn headers_missing_words(ctx: &BuildContext) -> (String, String) {
+    let release = ctx
+        .target_release
+        .as_deref()
+        .unwrap_or("<the target kernel's release>");
+    if ctx.kernel_named_by.is_empty() {
+        return (
+            format!(
+                "the kernel headers (build directory with include/, Makefile, .config) of the target \
+                 kernel {release} are not installed"
+            ),
+            format!(
+                "install the headers of kernel {release} (Debian/Ubuntu: `apt install \
+                 linux-headers-{release}`, Fedora: kernel-devel-{release}, Arch: linux-headers) or \
+                 pass its build tree with `--kernel-dir` / dkms `--kernelsourcedir`"
+            ),
+        );
+    }
+    let named = ctx.kernel_named_by.join(", ");
+    (
+        format!(
+            "the command names the kernel tree ({named}; release {release}), but the package's \
+             Makefile looked for the kernel elsewhere: it finds it another way (NVIDIA's through \
+             KERNEL_UNAME and /lib/modules/{release}/build unless SYSSRC/SYSOUT are set; Kbuild-style \
+             packages through KDIR, KERNELDIR, KSRC or -C)"
+        ),
+        format!(
+            "pass the tree in the variable the package's Makefile reads (NVIDIA: SYSSRC=<tree>/source \
+             SYSOUT=<tree>; others: the KDIR/KERNELDIR/KSRC their Makefile uses); `dkwrap make` adds \
+             it when it finds it read in the Makefiles (its `added` lines say which), or install the \
+             headers of {release} so that /lib/modules/{release}/build exists"
+        ),
+    )
+}
 
 struct Compiled {
     set: RegexSet,
@@ -625,6 +715,71 @@ mod tests {
             "{}",
             d[0].cause
         );
+    }
+
+    #[test]
+    fn headers_missing_names_the_target_and_never_suggests_what_was_given() {
+        let line = "make: *** /lib/modules/6.1.0-9-amd64/build: No such file or directory.  Stop.";
+        let mut d = diagnose(line).remove(0);
+        let given = BuildContext {
+            target_release: Some("6.1.192".into()),
+            kernel_named_by: vec!["--kernel-dir".into(), "KERNEL_UNAME=".into()],
+            variables_given: vec![],
+        };
+        tailor(&mut d, &given);
+        for text in [&d.cause, &d.fix] {
+            assert!(!text.contains("uname -r"), "{text}");
+            assert!(
+                !text.contains("pass its build tree with `--kernel-dir`"),
+                "{text}"
+            );
+            assert!(text.contains("6.1.192"), "{text}");
+        }
+        assert!(
+            d.cause.contains("--kernel-dir, KERNEL_UNAME="),
+            "{}",
+            d.cause
+        );
+        assert!(
+            d.fix.contains("SYSSRC=<tree>/source SYSOUT=<tree>"),
+            "{}",
+            d.fix
+        );
+
+        let mut d = diagnose(line).remove(0);
+        let nothing = BuildContext {
+            target_release: Some("6.1.0-9-amd64".into()),
+            kernel_named_by: vec![],
+            variables_given: vec![],
+        };
+        tailor(&mut d, &nothing);
+        assert!(d.fix.contains("linux-headers-6.1.0-9-amd64"), "{}", d.fix);
+        assert!(d.fix.contains("--kernel-dir"), "{}", d.fix);
+        // Without a context (`explain`), no command is assumed and no kernel is guessed.
+        let plain = diagnose(line).remove(0);
+        assert!(!plain.fix.contains("uname -r"), "{}", plain.fix);
+    }
+
+    #[test]
+    fn a_toolchain_fix_is_not_suggested_when_the_command_has_it() {
+        let line = "ld: unrecognised emulation mode: llvm";
+        let mut d = diagnose(line).remove(0);
+        assert!(d.fix.contains("pass LD=ld.lld-19"), "{}", d.fix);
+        let ctx = BuildContext {
+            variables_given: vec!["LLVM".into(), "CC".into(), "LD".into()],
+            ..BuildContext::default()
+        };
+        tailor(&mut d, &ctx);
+        assert!(!d.fix.contains("pass LD=ld.lld-19"), "{}", d.fix);
+        assert!(d.fix.contains("already sets LD="), "{}", d.fix);
+        // Only CC given: the LD row keeps its fix.
+        let mut d = diagnose(line).remove(0);
+        let cc_only = BuildContext {
+            variables_given: vec!["CC".into()],
+            ..BuildContext::default()
+        };
+        tailor(&mut d, &cc_only);
+        assert!(d.fix.contains("pass LD=ld.lld-19"), "{}", d.fix);
     }
 
     #[test]

@@ -583,3 +583,29 @@ fn dkwraps_own_make_link_first_on_path_is_skipped_and_makes_below_are_marked_nes
         "make runs with DKWRAP_SHIM_MAKE=1, so a shim reached below it passes through"
     );
 }
+
+#[test]
+fn headers_missing_names_the_target_kernel_and_not_what_the_command_has() {
+    // NVIDIA's Makefile looking for /lib/modules/<release>/build although --kernel-dir was
+    // given (the failure of issue 16): the diagnosis must not tell the user to pass
+    // --kernel-dir, nor name the running kernel.
+    let sim = Sim::new("thinlto");
+    sim.make(
+        "echo 'make[1]: *** /lib/modules/6.1.192/build: No such file or directory.  Stop.'\nexit 2",
+    );
+    let tree = sim.tree().display().to_string();
+    let out = sim.run(
+        &["--kernel-dir", &tree],
+        &["KERNEL_UNAME=6.1.192", "modules"],
+    );
+    assert_eq!(code(&out), exit::MAKE_FAILED, "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("[kernel-headers-missing]"), "{err}");
+    assert!(!err.contains("uname -r"), "{err}");
+    assert!(
+        !err.contains("pass its build tree with `--kernel-dir`"),
+        "{err}"
+    );
+    assert!(err.contains("--kernel-dir, KERNEL_UNAME="), "{err}");
+    assert!(err.contains("release 6.1.192"), "{err}");
+}

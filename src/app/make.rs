@@ -76,6 +76,7 @@ pub fn run(args: &MakeArgs, ui: &Ui) -> Result<i32> {
             Sink::Stdout
         },
         progress: ui.progress_allowed(),
+        env: Vec::new(),
     };
     let mut printer = Printer {
         ui,
@@ -112,7 +113,7 @@ pub fn run(args: &MakeArgs, ui: &Ui) -> Result<i32> {
 }
 
 /// make's own failure has its own code; a killed make 128+N (as shells report it).
-fn exit_code(s: &MakeSummary) -> i32 {
+pub(super) fn exit_code(s: &MakeSummary) -> i32 {
     match s.outcome {
         Outcome::Ok => exit::OK,
         Outcome::MakeFailed => match s.make_signal {
@@ -206,7 +207,7 @@ fn print_module(ui: &Ui, m: &BuiltModule, asked: Strategy) {
     }
 }
 
-fn print_diagnoses(ui: &Ui, diagnoses: &[Diagnosis], make_failed: bool) {
+pub(super) fn print_diagnoses(ui: &Ui, diagnoses: &[Diagnosis], make_failed: bool) {
     for d in diagnoses {
         let fatal = make_failed || crate::make::CORRUPTING_DIAGNOSES.contains(&d.id);
         let label = if d.severity == Severity::Error && fatal {
@@ -266,7 +267,7 @@ fn kernel_summary(k: &KernelTarget) -> KernelSummary {
     }
 }
 
-fn describe_kernel(k: &KernelTarget) -> String {
+pub(super) fn describe_kernel(k: &KernelTarget) -> String {
     let compiler = crate::detect::family_name(k.facts.compiler);
     let lto = match k.facts.lto {
         Lto::None => "no LTO",

@@ -14,6 +14,7 @@ pub mod dropin;
 pub mod explain;
 pub mod make;
 pub mod manpages;
+pub mod matrix;
 pub mod records;
 pub mod shim;
 pub mod strip;
@@ -45,6 +46,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Strip(a) => strip::run(a, &ui),
         Command::Verify(a) => verify::run(a, &ui),
         Command::Make(a) => make::run(a, &ui),
+        Command::Matrix(a) => matrix::run(a, &ui),
         Command::Doctor(a) => doctor::run(a, &ui),
         Command::Completions(a) => docs::run_completions(a, &ui),
         Command::Man(a) => docs::run_man(a, &ui),

@@ -17,7 +17,9 @@
 //!    all, fails the stage.
 
 pub mod command;
+pub mod jobserver;
 pub mod kernelvars;
+pub mod matrix;
 pub mod modules;
 pub mod stream;
 
@@ -27,7 +29,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tracing::warn;
 
-use crate::diagnose::Diagnosis;
+use crate::diagnose::{self, Diagnosis};
 use crate::error::{Error, Result};
 use crate::kconfig::{Arch, CompilerFamily, KernelFacts};
 use crate::strip::{Strategy, StripRecord};
@@ -87,6 +89,8 @@ pub struct MakeRequest {
     pub strategy: Strategy,
     /// Where make's own output goes.
     pub sink: Sink,
+    /// Extra environment for make (empty: make inherits ours unchanged).
+    pub env: Vec<(String, String)>,
     /// A spinner may be shown (a terminal, colour allowed).
     pub progress: bool,
 }
@@ -174,7 +178,28 @@ pub fn build(
     events.starting(&command::display_command(program, &final_args), &rewrites);
     let started = SystemTime::now();
     let real = real_program.to_string_lossy();
-    let outcome = stream::run_make(&real, &final_args, req.sink, req.progress)?;
+    let outcome = stream::run_make(
+        &real,
+        &final_args,
+        &req.cwd,
+        &req.env,
+        &req.sink,
+        req.progress,
+    )?;
+    let context = diagnose::BuildContext {
+        target_release: kernel.release.clone(),
+        kernel_named_by: kernel_arguments(kernel, &final_args),
+        variables_given: final_args
+            .iter()
+            .filter_map(|a| command::assignment(a))
+            .filter(|a| !a.value.is_empty())
+            .map(|a| a.name.to_string())
+            .collect(),
+    };
+    let mut diagnoses = outcome.diagnoses;
+    for d in &mut diagnoses {
+        diagnose::tailor(d, &context);
+    }
     let mut summary = MakeSummary {
         command: std::iter::once(program.clone())
             .chain(final_args.iter().cloned())
@@ -184,7 +209,7 @@ pub fn build(
         make_signal: outcome.signal,
         elapsed_s: (outcome.elapsed.as_secs_f64() * 10.0).round() / 10.0,
         output_lines: outcome.lines,
-        diagnoses: outcome.diagnoses,
+        diagnoses,
         modules: Vec::new(),
         outcome: Outcome::Ok,
         error: None,
@@ -213,6 +238,31 @@ pub fn build(
     }
     judge_modules(&mut summary, program);
     Ok(summary)
+}
+
+/// The arguments by which the build already names its kernel (the flag that selected it, the
+/// make variables that point at a tree or a release), for diagnoses not to suggest them again.
+fn kernel_arguments(kernel: &KernelTarget, final_args: &[String]) -> Vec<String> {
+    let mut named = Vec::new();
+    if kernel.selected_by.starts_with("--") {
+        named.push(kernel.selected_by.clone());
+    }
+    let variables = command::KERNEL_DIR_VARIABLES
+        .iter()
+        .chain(command::KERNEL_RELEASE_VARIABLES);
+    for name in variables {
+        if command::last_value(final_args, name).is_some_and(|v| !v.is_empty()) {
+            named.push(format!("{name}="));
+        }
+    }
+    if command::directory_options(final_args)
+        .iter()
+        .any(|d| command::is_kernel_tree(d))
+    {
+        named.push("-C".into());
+    }
+    named.dedup();
+    named
 }
 
 /// The modules to strip: the listed ones, or what the build wrote.

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,12 +24,17 @@ pub struct MakeOutcome {
 }
 
 /// Where make's output goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
     Stdout,
     /// With `--json`: stdout carries only the summary document.
     Stderr,
+    /// A log file of its own (created or truncated): one build of several run at once.
+    Log(PathBuf),
 }
+
+/// Extra environment for make (the matrix's shared jobserver in `MAKEFLAGS`).
+pub type Env = [(String, String)];
 
 /// The object a Kbuild progress line names: `  CC [M]  /x/foo.o` → `foo.o`.
 pub fn current_object(line: &str) -> Option<&str> {
@@ -49,11 +54,26 @@ pub fn current_object(line: &str) -> Option<&str> {
     Path::new(last).file_name()?.to_str()
 }
 
-/// Runs `program args` (never through a shell) and waits for it, teeing and scanning its
+/// Runs `program args` in `dir` (never through a shell) and waits for it, teeing and scanning its
 /// output. A program that cannot be started is [`Error::ToolMissing`].
-pub fn run_make(program: &str, args: &[String], sink: Sink, progress: bool) -> Result<MakeOutcome> {
+pub fn run_make(
+    program: &str,
+    args: &[String],
+    dir: &Path,
+    env: &Env,
+    sink: &Sink,
+    progress: bool,
+) -> Result<MakeOutcome> {
     let started = Instant::now();
-    let reader = duct::cmd(program, args)
+    let mut log = match sink {
+        Sink::Log(path) => Some(std::fs::File::create(path).map_err(|e| Error::io(path, e))?),
+        _ => None,
+    };
+    let mut cmd = duct::cmd(program, args).dir(dir);
+    for (name, value) in env {
+        cmd = cmd.env(name, value);
+    }
+    let reader = cmd
         .stderr_to_stdout()
         .unchecked()
         .reader()
@@ -90,14 +110,15 @@ pub fn run_make(program: &str, args: &[String], sink: Sink, progress: bool) -> R
             break;
         }
         lines += 1;
-        let write = || -> std::io::Result<()> {
-            match sink {
-                Sink::Stdout => std::io::stdout().lock().write_all(&line),
-                Sink::Stderr => std::io::stderr().lock().write_all(&line),
+        let mut write = || -> std::io::Result<()> {
+            match (sink, log.as_mut()) {
+                (_, Some(file)) => file.write_all(&line),
+                (Sink::Stderr, None) => std::io::stderr().lock().write_all(&line),
+                _ => std::io::stdout().lock().write_all(&line),
             }
         };
         let written = match &spinner {
-            Some(pb) => pb.suspend(write),
+            Some(pb) => pb.suspend(&mut write),
             None => write(),
         };
         // A closed stdout (`dkwrap make ... | head`) must not stop the build half way:
@@ -169,11 +190,36 @@ mod tests {
     }
 
     #[test]
+    fn a_log_sink_gets_the_output_and_the_environment_reaches_make() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("make.log");
+        let env = [("DKWRAP_TEST_VALUE".to_string(), "42".to_string())];
+        let o = run_make(
+            "sh",
+            &[
+                "-c".into(),
+                "echo value=$DKWRAP_TEST_VALUE in $(pwd)".into(),
+            ],
+            dir.path(),
+            &env,
+            &Sink::Log(log.clone()),
+            false,
+        )
+        .unwrap();
+        assert_eq!((o.status, o.lines), (0, 1));
+        let dir_name = dir.path().canonicalize().unwrap();
+        let want = format!("value=42 in {}\n", dir_name.display());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), want);
+    }
+
+    #[test]
     fn passes_status_and_signals_through() {
         let o = run_make(
             "sh",
             &["-c".into(), "echo hi; exit 3".into()],
-            Sink::Stderr,
+            Path::new("."),
+            &[],
+            &Sink::Stderr,
             false,
         )
         .unwrap();
@@ -181,12 +227,22 @@ mod tests {
         let o = run_make(
             "sh",
             &["-c".into(), "kill -TERM $$".into()],
-            Sink::Stderr,
+            Path::new("."),
+            &[],
+            &Sink::Stderr,
             false,
         )
         .unwrap();
         assert_eq!((o.status, o.signal), (128 + 15, Some(15)));
-        let e = run_make("/nonexistent/make", &[], Sink::Stderr, false).unwrap_err();
+        let e = run_make(
+            "/nonexistent/make",
+            &[],
+            Path::new("."),
+            &[],
+            &Sink::Stderr,
+            false,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::ToolMissing { .. }), "{e}");
     }
 }
