@@ -10,29 +10,8 @@ mod common;
 
 use common::*;
 use dkwrap::exit;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-/// The LLVM tools `make` resolves, with the banner each prints for `--version` (copied from
-/// Debian's clang-19/lld-19/llvm-19).
-const FAKE_LLVM: &[(&str, &str)] = &[
-    ("clang", "Debian clang version 19.1.7 (3~deb12u1)"),
-    ("clang++", "Debian clang version 19.1.7 (3~deb12u1)"),
-    ("ld.lld", "Debian LLD 19.1.7 (compatible with GNU linkers)"),
-    ("llvm-ar", "Debian LLVM version 19.1.7"),
-    ("llvm-nm", "Debian LLVM version 19.1.7"),
-    (
-        "llvm-objcopy",
-        "llvm-objcopy, compatible with GNU objcopy\nDebian LLVM version 19.1.7",
-    ),
-    ("llvm-objdump", "Debian LLVM version 19.1.7"),
-    ("llvm-readelf", "Debian LLVM version 19.1.7"),
-    (
-        "llvm-strip",
-        "llvm-strip, compatible with GNU strip\nDebian LLVM version 19.1.7",
-    ),
-];
 
 /// One simulated machine: a PATH holding only the fake make, an LLVM root, a kernel tree
 /// (configuration only) and the external module directory.
@@ -50,14 +29,7 @@ impl Sim {
         }
         std::fs::copy(kconfig(tree), root.join("tree/.config")).unwrap();
         std::fs::write(root.join("tree/include/config/kernel.release"), "6.1.192\n").unwrap();
-        for (tool, banner) in FAKE_LLVM {
-            // Anything but --version fails, so llvm-strip falls back to dkwrap's native strip.
-            let script = format!(
-                "#!/bin/sh\nif [ \"$1\" = --version ]; then printf '%s\\n' '{}'; exit 0; fi\nexit 1\n",
-                banner.replace('\n', "' '")
-            );
-            write_script(&root.join("llvm/llvm-19/bin").join(tool), &script);
-        }
+        simulated_llvm_19(&root.join("llvm/llvm-19/bin"));
         Sim { dir }
     }
 
@@ -122,11 +94,6 @@ impl Sim {
             .display()
             .to_string()
     }
-}
-
-fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn stderr(o: &Output) -> String {

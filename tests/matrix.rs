@@ -10,21 +10,8 @@ mod common;
 
 use common::*;
 use dkwrap::exit;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-const FAKE_LLVM: &[(&str, &str)] = &[
-    ("clang", "Debian clang version 19.1.7 (3~deb12u1)"),
-    ("clang++", "Debian clang version 19.1.7 (3~deb12u1)"),
-    ("ld.lld", "Debian LLD 19.1.7 (compatible with GNU linkers)"),
-    ("llvm-ar", "Debian LLVM version 19.1.7"),
-    ("llvm-nm", "Debian LLVM version 19.1.7"),
-    ("llvm-objcopy", "Debian LLVM version 19.1.7"),
-    ("llvm-objdump", "Debian LLVM version 19.1.7"),
-    ("llvm-readelf", "Debian LLVM version 19.1.7"),
-    ("llvm-strip", "Debian LLVM version 19.1.7"),
-];
 
 /// A simulated machine: two kernel trees (thinlto, gcc), a package whose Makefile reads
 /// KDIR, and a simulated make on a private PATH.
@@ -49,12 +36,7 @@ impl Sim {
             )
             .unwrap();
         }
-        for (tool, banner) in FAKE_LLVM {
-            let script = format!(
-                "#!/bin/sh\nif [ \"$1\" = --version ]; then echo '{banner}'; exit 0; fi\nexit 1\n"
-            );
-            write_script(&root.join("llvm/llvm-19/bin").join(tool), &script);
-        }
+        simulated_llvm_19(&root.join("llvm/llvm-19/bin"));
         std::fs::write(
             root.join("pkg/Makefile"),
             "all:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n",
@@ -137,11 +119,6 @@ echo "  LD [M]  $(pwd)/m.ko"
         let t = |f| self.read(label, f).trim().parse::<f64>().unwrap();
         (t("start"), t("end"))
     }
-}
-
-fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -212,3 +212,42 @@ pub fn corrupt_one_relocation(path: &Path) -> (String, u64) {
     std::fs::write(path, data).unwrap();
     (name, offset)
 }
+
+/// Writes an executable script.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).expect("write script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The LLVM 19 tools `make` resolves, with the banner each prints for `--version` (copied
+/// from Debian's clang-19/lld-19/llvm-19).
+const SIMULATED_LLVM: &[(&str, &str)] = &[
+    ("clang", "Debian clang version 19.1.7 (3~deb12u1)"),
+    ("clang++", "Debian clang version 19.1.7 (3~deb12u1)"),
+    ("ld.lld", "Debian LLD 19.1.7 (compatible with GNU linkers)"),
+    ("llvm-ar", "Debian LLVM version 19.1.7"),
+    ("llvm-nm", "Debian LLVM version 19.1.7"),
+    (
+        "llvm-objcopy",
+        "llvm-objcopy, compatible with GNU objcopy\nDebian LLVM version 19.1.7",
+    ),
+    ("llvm-objdump", "Debian LLVM version 19.1.7"),
+    ("llvm-readelf", "Debian LLVM version 19.1.7"),
+    (
+        "llvm-strip",
+        "llvm-strip, compatible with GNU strip\nDebian LLVM version 19.1.7",
+    ),
+];
+
+/// SIMULATED LLVM 19 tools in `bin`: each prints its real banner for `--version` and fails
+/// for anything else (so an llvm-strip attempt falls back to dkwrap's native strip).
+pub fn simulated_llvm_19(bin: &Path) {
+    for (tool, banner) in SIMULATED_LLVM {
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then printf '%s\\n' '{}'; exit 0; fi\nexit 1\n",
+            banner.replace('\n', "' '")
+        );
+        write_script(&bin.join(tool), &script);
+    }
+}
