@@ -99,7 +99,7 @@ pub fn is_kernel_module(path: &Path) -> Result<bool, Error> {
     let Ok(elf) = module.elf() else {
         return Ok(false);
     };
-    Ok(elf.header.e_type == 1 /* ET_REL */
+    Ok(elf.header.e_type == crate::elf::ET_REL
         && (elf.section_by_name(".gnu.linkonce.this_module").is_some()
             || elf.section_by_name(".modinfo").is_some()))
 }

@@ -173,19 +173,14 @@ pub fn build(
             hint: stream::make_install_hint(program),
         });
     };
-    // Edition 2021: set_var is safe; no other thread reads the environment here.
-    std::env::set_var(NESTED_MAKE_ENV, "1");
+    // Only make's environment is marked, never this process's: the matrix runs several
+    // builds from threads of one process.
+    let mut env = req.env.clone();
+    env.push((NESTED_MAKE_ENV.to_string(), "1".to_string()));
     events.starting(&command::display_command(program, &final_args), &rewrites);
     let started = SystemTime::now();
     let real = real_program.to_string_lossy();
-    let outcome = stream::run_make(
-        &real,
-        &final_args,
-        &req.cwd,
-        &req.env,
-        &req.sink,
-        req.progress,
-    )?;
+    let outcome = stream::run_make(&real, &final_args, &req.cwd, &env, &req.sink, req.progress)?;
     let context = diagnose::BuildContext {
         target_release: kernel.release.clone(),
         kernel_named_by: kernel_arguments(kernel, &final_args),
