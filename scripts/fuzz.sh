@@ -11,7 +11,8 @@
 # rewriter + the proof, checked against an independent byte/relocation comparison),
 # decompress (zstd/xz/gzip with the inflation cap), doctor_parsers (dpkg status, make.log,
 # os-release, pacman desc, dkms status, ld.so.cache, ...). The corpora grow in
-# fuzz/corpus/TARGET (not committed); a crash found once belongs in a regression test.
+# fuzz/corpus/TARGET (not committed); an input that found something is kept in
+# fuzz/regressions/TARGET/ (committed) and replayed on every run.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -43,6 +44,11 @@ seed doctor_parsers testdata/doctor/**/status testdata/doctor/**/os-release \
     testdata/doctor/**/make.log testdata/doctor/**/desc testdata/doctor/**/version \
     testdata/doctor/**/grubenv testdata/doctor/**/modules testdata/doctor/**/*.log \
     testdata/dkms/logs/*
+# Inputs that once found something: replayed first on every run (libFuzzer runs its corpus
+# before mutating), so a fixed finding stays fixed.
+for t in elf_loader native_proof decompress doctor_parsers; do
+    seed "$t" fuzz/regressions/"$t"/*
+done
 
 echo "=== fuzz: building the targets" >&2
 cargo +nightly fuzz build >&2
