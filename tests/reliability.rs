@@ -227,6 +227,11 @@ fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+    // Padded past 1 MiB, so dkwrap maps it rather than reading it (bytes after the last
+    // section are nothing the loader reads).
+    let mut padded = std::fs::read(&target).unwrap();
+    padded.resize(3 << 19, 0);
+    std::fs::write(&target, padded).unwrap();
     // Another program truncates the module while dkwrap has it mapped.
     let bin = simulated_llvm_strip(
         tmp.path(),
@@ -241,6 +246,38 @@ fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.contains("shrank while it was being read"), "{said}");
+    assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
+}
+
+#[test]
+fn an_input_rewritten_while_being_stripped_is_not_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+    // Another program (a concurrent build) writes the module while dkwrap strips the copy
+    // it read: what dkwrap proved is no longer what it would replace.
+    let bin = simulated_llvm_strip(
+        tmp.path(),
+        &format!("truncate -s 3000 '{}'", target.display()),
+    );
+    let out = run(dkwrap()
+        .env("PATH", path_with(&bin))
+        .args(["strip", "-g", "--strategy", "auto", "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("another program changed the file while it was being stripped"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().len(),
+        3000,
+        "the other program's write stays"
+    );
     assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
 }
 

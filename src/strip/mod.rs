@@ -554,8 +554,31 @@ impl Job<'_> {
         let written = final_file.temp.as_file().metadata();
         record.size_after = written.map_err(|e| Error::io(final_path, e))?.len();
         record.signature_dropped = self.module.signature.is_some();
+        if self.req.output.is_none() {
+            self.refuse_if_changed()?;
+        }
         final_file.commit(output_path)?;
         Ok(record)
+    }
+
+    /// What was proven is a stripped copy of the target as it was read: if another program
+    /// wrote the target since (a concurrent build, a package update), replacing it would
+    /// undo that write, so nothing is replaced.
+    fn refuse_if_changed(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let now = fs::metadata(self.path).map_err(|e| Error::io(self.path, e))?;
+        let identity = |m: &fs::Metadata| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
+        if identity(&now) == identity(&self.meta) {
+            return Ok(());
+        }
+        Err(Error::Unreadable {
+            path: self.path.to_path_buf(),
+            reason: format!(
+                "another program changed the file while it was being stripped ({} bytes, now {}); nothing was replaced",
+                self.meta.len(),
+                now.len()
+            ),
+        })
     }
 
     /// The proven candidate in the input's compression; the bytes that land must decompress
