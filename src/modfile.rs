@@ -221,7 +221,6 @@ impl ModuleFile {
     /// Opens and, when needed, decompresses a module. Directories, unreadable files and
     /// corrupt compressed streams are errors naming the path.
     pub fn open(path: &Path) -> Result<Self> {
-        crate::cleanup::reading(path);
         let file = open_regular(path)?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
         let raw = if meta.len() < MAP_MIN_FILE {
@@ -234,6 +233,8 @@ impl ModuleFile {
                 .map_err(|e| Error::io(path, e))?;
             Bytes::Owned(bytes)
         } else {
+            // Only a mapped file can raise SIGBUS; the line it prints names this one.
+            crate::cleanup::reading(path);
             // Safety: the map is read-only; a module rewritten under us while we read it
             // can at worst give wrong bytes, which the ELF checks and the proof then reject;
             // one truncated under us raises SIGBUS, which `cleanup` turns into exit 3.
