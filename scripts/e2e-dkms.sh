@@ -554,6 +554,21 @@ for t in "${MATRIX_TREES[@]}"; do
             if [ "$t" = thinlto ] && [ "$shape" = debian ]; then
                 info "[matrix $id] make.log:"; show "$CELL_LOG"
             fi
+            # dkms's own strip step (3.4.3: llvm-strip when $CC is exactly clang, else strip;
+            # GNU strip 2.43.1 is first on PATH) reached dkwrap's shim: its one line is in
+            # dkms's output.
+            check "[matrix $id] dkms's strip step ran dkwrap's shim: $(grep -m1 -oE 'stripped with [^,]*, .*proven: OK' "$CELL_OUT")" \
+                grep -Eq "^dkwrap: .*/$MODNAME\.ko: stripped .*proven: OK$" "$CELL_OUT"
+            # What dkms appended for a clang kernel, rewritten to the tools of the kernel's
+            # clang major where the unversioned names are missing (Debian), logged once.
+            if [ "$t" != gcc ] && [ "$shape" = debian ]; then
+                case $v in
+                    3.0.10) rewrite='rewrote CC=clang to CC=.*clang-19' ;;
+                    *) rewrite='rewrote LLVM=1 to LLVM=-19' ;;
+                esac
+                check "[matrix $id] make.log: '${rewrite%% to*}' (what dkms appended for a clang kernel) logged once" \
+                    test "$(grep -c "^dkwrap make: $rewrite" "$CELL_LOG")" -eq 1
+            fi
             matrix_cell "base-$id" "$v" "$t" "$shape" baseline
             base=$(baseline_outcome "$REF" "$t")
             info "[matrix base-$id] without dkwrap: $base"
