@@ -3,7 +3,9 @@
 # upstream 3.4.3 (built once per run from ../shared/tools/dkms-3.4.3.tar.gz).
 #
 # Usage: scripts/e2e-dkms.sh     DKWRAP=/path/to/dkwrap tests that binary (e.g. an installed
-#                                /usr/bin/dkwrap) instead of a fresh `cargo build --release`;
+#                                /usr/bin/dkwrap) instead of a fresh `cargo build --release`
+#                                (with dkwrap's package installed, the cells still run the
+#                                real dkms, not the package's wrapper);
 #                                E2E_SECTIONS="3 5" runs only those sections;
 #                                E2E_MATRIX_TREES="thinlto gcc" narrows the matrix;
 #                                E2E_KEEP=1 keeps the work directory.
@@ -24,7 +26,13 @@
 #      LLVM tools only, arch: unversioned clang/ld.lld/llvm-* links}, GNU strip 2.43.1
 #      first on PATH in every cell; each with the integration and without it (the
 #      baseline). Each installed module must pass `dkwrap verify --against` an unstripped
-#      reference and scripts/elfcheck.py relocdiff. One signing run (MOK pair generated
+#      reference and scripts/elfcheck.py relocdiff, and the post-transaction check (dkms
+#      3.4.3: the drop-in's post_transaction, its post_transaction.log; 3.0.10: the wrapper,
+#      dkms's output) must have verified it. In the thinlto/debian cells two damaged modules
+#      are then put into updates/ (an arm64 module; an unsigned copy of basic-thinlto.ko with
+#      a __versions CRC flipped) and `dkms autoinstall`, `uninstall`, `install` run: the
+#      check must name both (3.4.3 runs no post_transaction after autoinstall: shown).
+#      One signing run (MOK pair generated
 #      by dkms, the kernel's sign-file): `verify --cert`, and a module signed before it
 #      was stripped must fail it. Prints the table at the end.
 #      Each cell runs in a private mount namespace: /etc/dkms is the cell's (with or
@@ -69,7 +77,18 @@ show() { sed 's/^/    | /' "$1"; }
 # ---------------------------------------------------------------------------
 dk_ensure_packages
 command -v dkms >/dev/null || dk_die "dkms is not installed"
-DKMS_VERSION=$(dkms --version 2>/dev/null | head -n1)
+# The real dkms: where dkwrap's Debian package is installed on dkms < 3.3, /usr/sbin/dkms is
+# its wrapper and Debian's dkms is /usr/sbin/dkms.distrib (dpkg-divert). Every cell runs the
+# real one (baselines must not go through an installed integration); in the private
+# namespaces the real one is also bound over /usr/sbin/dkms (UNDIVERT), for what calls dkms
+# by name (the kernel hook) or by that path.
+DKMS_SYS=$(command -v dkms)
+DKMS_REAL=$(dpkg-divert --truename "$DKMS_SYS" 2>/dev/null || echo "$DKMS_SYS")
+UNDIVERT=()
+if [ "$DKMS_REAL" != "$DKMS_SYS" ]; then
+    UNDIVERT=("$DKMS_REAL" "$DKMS_SYS")
+fi
+DKMS_VERSION=$("$DKMS_REAL" --version 2>/dev/null | head -n1)
 
 if [ -z "${DKWRAP:-}" ]; then
     dk_log "building dkwrap (cargo build --release)"
@@ -121,7 +140,7 @@ else
     info "could not build scripts/sign-file (libssl-dev?): dkms will not sign"
 fi
 
-info "dkms: $DKMS_VERSION; dkwrap: $("$DKWRAP" --version); kernel $KVER"
+info "dkms: $DKMS_VERSION ($DKMS_REAL${UNDIVERT:+; $DKMS_SYS is diverted: the wrapper of an installed dkwrap package}); dkwrap: $DKWRAP, $("$DKWRAP" --version); kernel $KVER"
 info "GNU strip on PATH: $(strip --version | head -n1)"
 [ -n "$GNU243" ] && info "GNU strip 2.43.1: $("$GNU243/strip" --version | head -n1)"
 
@@ -146,7 +165,7 @@ make_source() { # DEST CONF
 # Sets DKMS_RC, DKMS_OUT (dkms's output), MAKE_LOG and BUILT (the module dkms kept, or
 # ""), all copied to $WORK/logs/NAME.* so the next run in the slot cannot change them.
 run_dkms() {
-    local name=$1 slot=$2 ktree=$3 conf=$4 pre=${5:-} dkms_cmd=${6:-dkms}
+    local name=$1 slot=$2 ktree=$3 conf=$4 pre=${5:-} dkms_cmd=${6:-$DKMS_REAL}
     local run=$WORK/dkms/$slot
     rm -rf "$run"
     mkdir -p "$run/tree" "$run/source" "$run/install" "$WORK/logs"
@@ -259,7 +278,7 @@ done
 
 # dkms 3.4.3, built once per run from ../shared/tools with its own `make install` into
 # a DESTDIR (Debian's /usr/sbin/dkms and /etc/dkms stay as they are).
-DKMS_BINS=("3.0.10:$(command -v dkms)")
+DKMS_BINS=("3.0.10:$DKMS_REAL")
 cp -a /etc/dkms "$WORK/etc-3.0.10"
 D343_TAR=$DK_REPO/../shared/tools/dkms-3.4.3.tar.gz
 if [ -f "$D343_TAR" ]; then
@@ -355,15 +374,22 @@ matrix_cell() {
             fi ;;
         ref) path=$WORK/bin:$path ;;
     esac
-    local binds=("$etc" /etc/dkms "$slot/lib-modules" /lib/modules)
+    local binds=("$etc" /etc/dkms "$slot/lib-modules" /lib/modules "${UNDIVERT[@]}")
     [ "$shape" = debian ] && [ -n "$DEB_OV" ] && binds+=("overlay:$DEB_OV" /usr/bin)
     [ -n "$sign" ] && binds+=("$WORK/sign-$t.auto.conf" "$ktree/include/config/auto.conf"
         "$WORK/sign-$t.config" "$ktree/.config")
     local opts=(-m "$PKG" -v "$PKGVER" --dkmstree "$slot/tree" --sourcetree "$slot/source")
     CELL_OUT=$WORK/logs/$id.dkms.out
     local t0; t0=$(dk_now)
-    in_ns "${binds[@]}" -- env PATH="$path" try_sign_modules=true bash -c \
-        '"$1" add "${@:3}" >/dev/null && "$1" install -k "$2" "${@:3}"' cell "$dkms_cmd" "$KVER" "${opts[@]}" \
+    # The first post_transaction.log (dkms >= 3.3) is kept before CELL_THEN's transactions.
+    CELL_PT_LOG=$WORK/logs/$id.post_transaction.log
+    rm -f "$CELL_PT_LOG"
+    in_ns "${binds[@]}" -- env PATH="$path" try_sign_modules=true \
+        PT_LOG="$slot/tree/post_transaction.log" PT_COPY="$CELL_PT_LOG" CELL_THEN="${CELL_THEN:-}" bash -c \
+        '"$1" add "${@:3}" >/dev/null && "$1" install -k "$2" "${@:3}"; rc=$?
+         cp "$PT_LOG" "$PT_COPY" 2>/dev/null
+         [ -z "$CELL_THEN" ] || bash "$CELL_THEN" "$@"
+         exit $rc' cell "$dkms_cmd" "$KVER" "${opts[@]}" \
         >"$CELL_OUT" 2>&1
     CELL_RC=$?
     CELL_LOG=$WORK/logs/$id.make.log
@@ -374,6 +400,88 @@ matrix_cell() {
     local ko; ko=$(find "$slot/lib-modules/$KVER" -name "$MODNAME.ko*" -type f | head -n1)
     if [ -n "$ko" ]; then CELL_KO=$WORK/logs/$id.ko; cp "$ko" "$CELL_KO"; fi
     info "[$id] dkms ($v, $t, $shape PATH, $with) exit $CELL_RC in $(dk_elapsed "$t0")s; installed: ${ko:-none}"
+}
+
+# What the post-transaction check said after the cell's install ("" when it passed): dkms
+# >= 3.3 runs the drop-in's post_transaction and writes its output to post_transaction.log
+# (its terminal shows "Executing post-transaction command... done."); dkms 3.0.10's wrapper
+# runs the same check and its output is in dkms's own.
+post_transaction_problem() { # V
+    local log=$CELL_OUT
+    if [ "$1" != 3.0.10 ]; then
+        log=$CELL_PT_LOG
+        [ -f "$log" ] || { echo "dkms ran no post_transaction"; return; }
+        grep -Eq 'Executing post-transaction command\.* done\.' "$CELL_OUT" ||
+            { echo "dkms did not report the post-transaction command done"; return; }
+    fi
+    grep -q "^dkwrap: post-transaction: verifying the out-of-tree modules installed for $KVER" "$log" ||
+        { echo "no post-transaction check in the output"; return; }
+    grep -Eq '^1 module: 1 OK, 0 FAILED' "$log" ||
+        echo "post-transaction verify: $(grep -m1 -E 'FAILED|error' "$log")"
+}
+
+# The post-transaction check must report a module damaged after the install. damage-then.sh
+# runs inside the thinlto/debian cell's namespace after its install (matrix_cell's
+# CELL_THEN; arguments: DKMS KVER -m PKG -v VER --dkmstree T --sourcetree S): it puts two
+# modules into /lib/modules/KVER/updates/, an arm64 one (testdata basic-arm64-thinlto.ko:
+# a module for another kernel) and an unsigned copy of basic-thinlto.ko with one __versions
+# CRC flipped (scripts/corpus_alter.py), then runs three transactions: `dkms autoinstall`
+# (the module is installed already), `dkms uninstall`, `dkms install`, keeping each one's
+# output (+ "exit N") and post_transaction.log (when dkms wrote one).
+cat >"$WORK/damage-then.sh" <<EOF
+set -u
+dkms=\$1 kver=\$2; shift 2
+pre=\${PT_COPY%.post_transaction.log}
+upd=/lib/modules/\$kver/updates
+mkdir -p "\$upd/dkms"
+cp "$DK_REPO/testdata/modules/basic-arm64-thinlto.ko" "\$upd/basic-arm64.ko"
+python3 "$DK_REPO/scripts/corpus_alter.py" crc "$DK_REPO/testdata/modules/basic-thinlto.ko" "\$upd/dkms/basic-crc.ko" >"\$pre.damage.txt"
+transaction() { # NAME DKMS-ARGS...
+    local name=\$1; shift
+    rm -f "\$PT_LOG"
+    "\$dkms" "\$@" >"\$pre.damage-\$name.out" 2>&1
+    echo "exit \$?" >>"\$pre.damage-\$name.out"
+    if [ -f "\$PT_LOG" ]; then cp "\$PT_LOG" "\$pre.damage-\$name.ptlog"; fi
+}
+transaction autoinstall autoinstall -k "\$kver" "\${@:5}"
+transaction uninstall uninstall -k "\$kver" "\$@"
+transaction install install -k "\$kver" "\$@"
+EOF
+# damage_report ID V: what the transactions of damage-then.sh showed.
+damage_report() {
+    local pre=$WORK/logs/$1 v=$2 n
+    reports_both() {
+        grep -Eq 'updates/basic-arm64\.ko: error: .*module is for aarch64' "$1" &&
+            grep -Eq 'updates/dkms/basic-crc\.ko: error: .*disagrees about version of symbol' "$1"
+    }
+    info "[post-transaction $v] damaged after the install: $(cat "$pre.damage.txt")"
+    if [ "$v" = 3.0.10 ]; then
+        for n in autoinstall install; do
+            if reports_both "$pre.damage-$n.out" && grep -q '^exit 0$' "$pre.damage-$n.out"; then
+                pass "[post-transaction $v] after dkms $n the wrapper's check reports the arm64 module and the CRC-altered copy; dkms's exit status (0) is kept"
+            else
+                fail "[post-transaction $v] dkms $n through the wrapper: the damaged modules were not reported"
+            fi
+            grep -E '^dkwrap: post-transaction|FAILED|: error: |^dkms \(dkwrap' "$pre.damage-$n.out" | sed 's/^/    | /'
+        done
+        return
+    fi
+    if [ ! -f "$pre.damage-autoinstall.ptlog" ] && lacks 'post-transaction' "$pre.damage-autoinstall.out"; then
+        pass "[post-transaction $v] dkms $v runs no post_transaction after autoinstall (installed_modules is local to autoinstall()), as the README says"
+    else
+        fail "[post-transaction $v] dkms $v ran post_transaction after autoinstall: the README's limitation is out of date"
+    fi
+    for n in uninstall install; do
+        if [ -f "$pre.damage-$n.ptlog" ] && reports_both "$pre.damage-$n.ptlog" &&
+           grep -q 'bad exit status: ' "$pre.damage-$n.out" && grep -q '^exit 0$' "$pre.damage-$n.out"; then
+            pass "[post-transaction $v] after dkms $n, post_transaction reports the arm64 module and the CRC-altered copy (dkms: '$(grep -o 'bad exit status: [0-9]*' "$pre.damage-$n.out")', its own exit status 0)"
+        else
+            fail "[post-transaction $v] dkms $n: post_transaction did not report the damaged modules"; show "$pre.damage-$n.out"
+        fi
+        info "[post-transaction $v] dkms $n output:"; grep -v '^exit ' "$pre.damage-$n.out" | sed 's/^/    | /'
+        info "[post-transaction $v] its post_transaction.log:"
+        [ -f "$pre.damage-$n.ptlog" ] && show "$pre.damage-$n.ptlog"
+    done
 }
 
 # Why a module is not acceptable ("" when it is): installed, no debug information left,
@@ -422,13 +530,23 @@ for t in "${MATRIX_TREES[@]}"; do
         v=${entry%%:*}
         for shape in debian arch; do
             id=$v-$t-$shape
-            matrix_cell "$id" "$v" "$t" "$shape" dkwrap
+            damage=
+            [ "$t" = thinlto ] && [ "$shape" = debian ] && damage=$WORK/damage-then.sh
+            CELL_THEN=$damage matrix_cell "$id" "$v" "$t" "$shape" dkwrap
             why=$(judge_module "$CELL_KO" "$REF")
+            pt=$(post_transaction_problem "$v")
+            if [ -z "$pt" ]; then
+                info "[matrix $id] post-transaction check after dkms install:"
+                grep -h -A3 '^dkwrap: post-transaction' "$CELL_PT_LOG" "$CELL_OUT" 2>/dev/null | sed 's/^/    | /'
+                after="verify OK"
+            else
+                after="FAIL"; why=${why:-$pt}
+            fi
             if [ "$CELL_RC" -eq 0 ] && [ -z "$why" ] && grep -q '^dkwrap make: running: ' "$CELL_LOG" &&
                lacks 'assertion fail|invalid entry' "$CELL_OUT"; then
                 how=$(grep -m1 -oE 'stripped \([^)]*\)' "$CELL_LOG" | sed -e 's|/usr/bin/||' -e "s|${GNU243:-/nonexistent}/strip|GNU strip 2.43.1|")
                 with="OK: ${how:-stripped}, proven, elfcheck equal"
-                pass "[matrix $id] NVIDIA's dkms.conf through dkwrap's integration: $with"
+                pass "[matrix $id] NVIDIA's dkms.conf through dkwrap's integration: $with; post-transaction $after"
             else
                 with="FAIL: ${why:-dkms exit $CELL_RC}"
                 fail "[matrix $id] $with"; show "$CELL_OUT"; show "$CELL_LOG"
@@ -436,10 +554,26 @@ for t in "${MATRIX_TREES[@]}"; do
             if [ "$t" = thinlto ] && [ "$shape" = debian ]; then
                 info "[matrix $id] make.log:"; show "$CELL_LOG"
             fi
+            # dkms's own strip step (3.4.3: llvm-strip when $CC is exactly clang, else strip;
+            # GNU strip 2.43.1 is first on PATH) reached dkwrap's shim: its one line is in
+            # dkms's output.
+            check "[matrix $id] dkms's strip step ran dkwrap's shim: $(grep -m1 -oE 'stripped with [^,]*, .*proven: OK' "$CELL_OUT")" \
+                grep -Eq "^dkwrap: .*/$MODNAME\.ko: stripped .*proven: OK$" "$CELL_OUT"
+            # What dkms appended for a clang kernel, rewritten to the tools of the kernel's
+            # clang major where the unversioned names are missing (Debian), logged once.
+            if [ "$t" != gcc ] && [ "$shape" = debian ]; then
+                case $v in
+                    3.0.10) rewrite='rewrote CC=clang to CC=.*clang-19' ;;
+                    *) rewrite='rewrote LLVM=1 to LLVM=-19' ;;
+                esac
+                check "[matrix $id] make.log: '${rewrite%% to*}' (what dkms appended for a clang kernel) logged once" \
+                    test "$(grep -c "^dkwrap make: $rewrite" "$CELL_LOG")" -eq 1
+            fi
             matrix_cell "base-$id" "$v" "$t" "$shape" baseline
             base=$(baseline_outcome "$REF" "$t")
             info "[matrix base-$id] without dkwrap: $base"
-            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %s' "$v" "$t" "$shape" "$with" "$base")")
+            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %-9s | %s' "$v" "$t" "$shape" "$with" "$after" "$base")")
+            [ -n "$damage" ] && damage_report "$id" "$v"
         done
     done
 done
@@ -460,7 +594,7 @@ hook_cell() { # ID CONF WITH(dkwrap|ref)
     [ -n "$GNU243" ] && path=$GNU243:$path
     CELL_OUT=$WORK/logs/$id.dkms.out
     in_ns "$etc" /etc/dkms "$h/lib-modules" /lib/modules "$h/var-lib-dkms" /var/lib/dkms \
-        "$h/usr-src" /usr/src ${DEB_OV:+"overlay:$DEB_OV" /usr/bin} -- env PATH="$path" \
+        "$h/usr-src" /usr/src ${DEB_OV:+"overlay:$DEB_OV" /usr/bin} "${UNDIVERT[@]}" -- env PATH="$path" \
         sh -c 'dkms add -m "$1" -v "$2" >/dev/null && /etc/kernel/postinst.d/dkms "$3"' hook "$PKG" "$PKGVER" "$KVER" \
         >"$CELL_OUT" 2>&1
     CELL_RC=$?
@@ -477,9 +611,13 @@ if [ -f "$WORK/integ-3.0.10/usr/local/sbin/dkms" ] && tree thinlto >/dev/null; t
         cp "$CELL_KO" "$WORK/ref-hook.ko"
         hook_cell hook-3.0.10 "$NVIDIA_CONF" dkwrap
         why=$(judge_module "$CELL_KO" "$WORK/ref-hook.ko")
+        hook_after=FAIL
+        [ -z "$(post_transaction_problem 3.0.10)" ] && hook_after="verify OK"
+        check "[matrix hook] the wrapper verified what dkms autoinstall installed (post-transaction check)" test "$hook_after" = "verify OK"
+        grep -A2 '^dkwrap: post-transaction' "$CELL_OUT" | sed 's/^/    | /'
         if [ -z "$why" ] && grep -q '^dkwrap make: running: ' "$CELL_LOG"; then
             pass "[matrix hook] Debian's kernel postinst hook (dkms_autoinstaller -> dkms autoinstall) went through the wrapper: module installed, proven, elfcheck equal"
-            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %s' 3.0.10 thinlto debian "OK: stripped, proven, elfcheck equal" "(kernel postinst hook: dkms autoinstall)")")
+            TABLE+=("$(printf '%-7s %-12s %-7s | %-58s | %-9s | %s' 3.0.10 thinlto debian "OK: stripped, proven, elfcheck equal" "$hook_after" "(kernel postinst hook: dkms autoinstall)")")
         else
             fail "[matrix hook] kernel postinst hook: ${why:-the build did not run through dkwrap make}"; show "$CELL_OUT"; show "$CELL_LOG"
         fi
@@ -512,7 +650,7 @@ if [ -x "$sign_file" ] && [ -f "$WORK/ref-matrix-thinlto.ko" ]; then
         check "[matrix sign] proven equal to the unstripped reference minus debug information" \
             verify_ok --against "$WORK/ref-matrix-thinlto.ko" "$CELL_KO"
         why=$(judge_module "$CELL_KO" "$WORK/ref-matrix-thinlto.ko")
-        SIGN_ROW="$(printf '%-7s %-12s %-7s | %-58s | %s' "$sv" thinlto debian "${why:-OK: stripped, proven, signed, verify --cert valid}" "(signing run)")"
+        SIGN_ROW="$(printf '%-7s %-12s %-7s | %-58s | %-9s | %s' "$sv" thinlto debian "${why:-OK: stripped, proven, signed, verify --cert valid}" "$([ -z "$(post_transaction_problem "$sv")" ] && echo "verify OK" || echo FAIL)" "(signing run)")"
         TABLE+=("$SIGN_ROW")
         # A module signed BEFORE it was stripped (the signature of the unstripped bytes,
         # appended to the stripped ones): verify --cert must reject it.
@@ -668,7 +806,7 @@ fi # section 5
 # ---------------------------------------------------------------------------
 if [ ${#TABLE[@]} -gt 0 ]; then
     printf '\nNVIDIA dkms.conf (unmodified), GNU strip 2.43.1 first on PATH:\n'
-    printf '%-7s %-12s %-7s | %-62s | %s\n' dkms tree PATH 'with dkwrap dkms install-integration' 'baseline: without dkwrap'
+    printf '%-7s %-12s %-7s | %-58s | %-9s | %s\n' dkms tree PATH 'with dkwrap dkms install-integration' 'post-tx' 'baseline: without dkwrap'
     printf '%s\n' "${TABLE[@]}"
 fi
 printf '\ne2e-dkms: %d passed, %d failed, %d skipped (%s, %s)\n' "$PASSES" "$FAILS" "$SKIPS" "$DKMS_VERSION" "$KVER"

@@ -18,12 +18,20 @@
 #   3. bash completion, loaded the way bash-completion loads it (`_completion_loader`):
 #      `complete -p dkwrap`, then what it offers after `dkwrap `, `dkwrap ver`,
 #      `dkwrap strip --strategy `; zsh and fish files are where those shells look.
-#   3b. Where the integration was installed: dkms, called by name, builds the plain package
-#      (its dkms.conf names no dkwrap) on the clang ThinLTO tree; make.log shows `dkwrap make`
-#      building and stripping it, the module has no debug information and passes `dkwrap verify`.
-#   4. (E2E_PACKAGE_DKMS=1) `DKWRAP=/usr/bin/dkwrap scripts/e2e-dkms.sh`: the real dkms
-#      end-to-end test against the installed package. Off until the dkms integration
-#      (`dkwrap dkms install-integration`, e2e-dkms.sh honouring DKWRAP) is merged.
+#   3b. The installed package at work, in a private mount namespace (private /var/lib/dkms
+#      without a MOK pair, /usr/src, /lib/modules/<release>/build -> the ThinLTO tree; the
+#      rest is this machine): NVIDIA's unmodified dkms.conf (dkms.conf.nvidia), `dkms add` +
+#      `dkms install` by name from root's PATH, GNU strip 2.43.1 first on it. On Debian 12
+#      that dkms is the package's wrapper in place of the diverted /usr/sbin/dkms, running
+#      Debian's dkms 3.0.10 with /usr/bin/dkwrap's shim. dkms generates its MOK pair and signs
+#      with Debian's sign-file (linux-kbuild-6.1, installed when missing). Checked: make.log
+#      (dkwrap make, LLVM=-19, stripped and verified), the signature (`dkwrap verify --cert
+#      /var/lib/dkms/mok.pub`), no debug information, `verify --against` an unstripped
+#      reference built the same way with --strategy skip, scripts/elfcheck.py relocdiff, and
+#      the post-transaction check's output after the install.
+#   4. (E2E_PACKAGE_DKMS=1) `DKWRAP=/usr/bin/dkwrap scripts/e2e-dkms.sh` (E2E_SECTIONS and
+#      E2E_MATRIX_TREES pass through): the whole dkms matrix with the installed binary. Its
+#      cells run the real dkms (dpkg-divert --truename), so its baselines stay baselines.
 #   5. `apt-get purge dkwrap`: no file of the package is left, no new file naming dkwrap
 #      (dkms framework drop-ins, shim directories, a dkms wrapper), dkms is the same
 #      program as before and builds the plain package into the same module bytes.
@@ -62,6 +70,10 @@ DEB_VERSION=$(dpkg-deb -f "$DEB" Version)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkwrap-e2e-package.XXXXXX")
 cleanup() {
     if [ "${E2E_KEEP:-}" = 1 ] || [ "$FAILS" -gt 0 ]; then dk_log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+    # mount points this run created on the real system
+    [ "${CREATED_LIB_MODULES:-}" = 1 ] && rmdir /lib/modules 2>/dev/null
+    [ "${CREATED_VAR_LIB_DKMS:-}" = 1 ] && rmdir /var/lib/dkms 2>/dev/null
+    return 0
 }
 trap cleanup EXIT
 # apt-get, waiting up to 10 minutes for a dpkg lock another apt run holds.
@@ -218,26 +230,108 @@ check "zsh completion in vendor-completions" grep -q '^#compdef dkwrap' /usr/sha
 check "fish completion in vendor_completions.d" grep -q 'complete -c dkwrap' /usr/share/fish/vendor_completions.d/dkwrap.fish
 
 # ---------------------------------------------------------------------------
-# 3b. the installed integration at work: no file edited, dkms called by name
+# 3b. the installed package at work: NVIDIA's dkms.conf, stripped, proven, signed, checked
 # ---------------------------------------------------------------------------
+# A user's machine, in a private mount namespace: /var/lib/dkms (no MOK pair yet), /usr/src
+# and /lib/modules (<release>/build -> the ThinLTO tree) are private directories of this run;
+# everything else is this machine: /usr/bin/dkwrap and the integration the package's postinst
+# installed (on dkms < 3.3 the diverted /usr/sbin/dkms, i.e. the wrapper), Debian's dkms, its
+# /etc/dkms, Debian's sign-file (/usr/lib/linux-kbuild-6.1, what linux-headers depends on).
+# GNU strip 2.43.1 (../shared/tools) first on PATH when present. Nothing is edited by hand:
+# dkms is called by name from root's PATH with NVIDIA's unmodified dkms.conf.
+SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PKG=dkwrap-modeset-like PKGVER=1.0
+pkg_ns() { # CMD...: in the private namespace, with root's PATH (GNU strip 2.43.1 first)
+    unshare -m --propagation private bash -c '
+        mount --bind "$1/var-lib-dkms" /var/lib/dkms && mount --bind "$1/usr-src" /usr/src &&
+            mount --bind "$1/lib-modules" /lib/modules || exit 97
+        PATH=$2; shift 2; exec "$@"' pkg_ns "$WORK/sys" "$PKG_PATH" "$@"
+}
+# pkg_source CONF: /usr/src/PKG-VER holding the package with CONF as its dkms.conf
+pkg_source() {
+    rm -rf "$WORK/sys/usr-src/$PKG-$PKGVER"
+    cp -rL "$DK_REPO/testdata/dkms/modeset-like" "$WORK/sys/usr-src/$PKG-$PKGVER"
+    rm -f "$WORK/sys/usr-src/$PKG-$PKGVER"/dkms.conf*
+    cp "$1" "$WORK/sys/usr-src/$PKG-$PKGVER/dkms.conf"
+}
 if [ -n "${INTEGRATION:-}" ]; then
+    T3B=$(dk_now)
+    dk_ensure_packages linux-kbuild-6.1
     THIN=$(tree_of thinlto)
-    if plain_dkms_build integrated "$THIN"; then
-        pass "dkms builds the plain package's unmodified dkms.conf on the ThinLTO tree"
-        # (the package is called dkwrap-modeset-like: match dkwrap make's own lines only)
-        check "make.log: dkwrap make ran the build" grep -q '^dkwrap make: kernel ' "$WORK/integrated.make.log"
-        check "make.log: dkwrap make stripped and verified the module" \
-            grep -Eq '^dkwrap make: .*modeset-like\.ko: stripped .*, verified: OK$' "$WORK/integrated.make.log"
-        check "the module has no debug information left" no_debug_info "$WORK/integrated.ko"
-        if /usr/bin/dkwrap verify --kernel-dir "$THIN" "$WORK/integrated.ko" >"$WORK/verify.out" 2>&1; then
-            pass "dkwrap verify --kernel-dir <thinlto> passes the module dkms built"
-        else
-            fail "dkwrap verify of the module dkms built"; show "$WORK/verify.out"
-        fi
-    else
-        fail "dkms builds the plain package on the ThinLTO tree through the integration"
-        show "$WORK/integrated.make.log"
+    TKVER=$(cat "$THIN/include/config/kernel.release")
+    PKG_PATH=$SYS_PATH
+    if [ -f "$DK_REPO/../shared/tools/gnu-strip-2.43.1.xz" ]; then
+        mkdir -p "$WORK/gnu-2.43.1"
+        xz -dc "$DK_REPO/../shared/tools/gnu-strip-2.43.1.xz" >"$WORK/gnu-2.43.1/strip"
+        chmod +x "$WORK/gnu-2.43.1/strip"
+        PKG_PATH=$WORK/gnu-2.43.1:$PKG_PATH
     fi
+    mkdir -p "$WORK/sys/var-lib-dkms" "$WORK/sys/usr-src" "$WORK/sys/lib-modules/$TKVER"
+    [ -d /lib/modules ] || { mkdir /lib/modules && CREATED_LIB_MODULES=1; }
+    [ -d /var/lib/dkms ] || { mkdir -p /var/lib/dkms && CREATED_VAR_LIB_DKMS=1; }
+    ln -s "$THIN" "$WORK/sys/lib-modules/$TKVER/build"
+    info "dkms by name: $(PATH=$PKG_PATH command -v dkms) ($(dpkg-divert --list /usr/sbin/dkms || echo 'not diverted')); strip by name: $(PATH=$PKG_PATH command -v strip)"
+
+    # The unstripped reference: the same package and build directory, built by `dkwrap make
+    # --strategy skip` (STRIP no), not signed (no sign-file), then removed again.
+    sed 's/--strategy auto/--strategy skip/' "$DK_REPO/testdata/dkms/modeset-like/dkms.conf" >"$WORK/ref.conf"
+    pkg_source "$WORK/ref.conf"
+    pkg_ns env sign_file=/nonexistent sh -c 'dkms add -m "$1" -v "$2" && dkms build -m "$1" -v "$2" -k "$3"' \
+        ref "$PKG" "$PKGVER" "$TKVER" >"$WORK/ref.dkms.out" 2>&1
+    if cp "$WORK/sys/var-lib-dkms/$PKG/$PKGVER/$TKVER/$(uname -m)/module/modeset-like.ko" "$WORK/ref.ko" 2>/dev/null &&
+       ! no_debug_info "$WORK/ref.ko"; then
+        pass "the unstripped reference: dkms build with dkwrap make --strategy skip"
+    else
+        fail "the unstripped reference"; show "$WORK/ref.dkms.out"
+    fi
+    pkg_ns dkms remove -m "$PKG" -v "$PKGVER" --all >/dev/null 2>&1
+    rm -rf "${WORK:?}/sys/var-lib-dkms/"* "$WORK/sys/usr-src/$PKG-$PKGVER"
+
+    # The user's commands, as a module package's postinst runs them.
+    pkg_source "$DK_REPO/testdata/dkms/modeset-like/dkms.conf.nvidia"
+    pkg_ns sh -c 'dkms add -m "$1" -v "$2" && dkms install -m "$1" -v "$2" -k "$3"' \
+        user "$PKG" "$PKGVER" "$TKVER" >"$WORK/nvidia.dkms.out" 2>&1
+    rc=$?
+    info "dkms add + dkms install (NVIDIA's dkms.conf, ThinLTO tree $TKVER) exit $rc:"
+    show "$WORK/nvidia.dkms.out"
+    KO=$WORK/sys/lib-modules/$TKVER/updates/dkms/modeset-like.ko
+    MAKELOG=$WORK/sys/var-lib-dkms/$PKG/$PKGVER/$TKVER/$(uname -m)/log/make.log
+    check "dkms installed the module (exit 0, $KO)" test "$rc" -eq 0 -a -f "$KO"
+    check "make.log: dkwrap make built it with the kernel's toolchain (LLVM=-19)" \
+        grep -q '^dkwrap make: running: .* LLVM=-19' "$MAKELOG"
+    check "make.log: dkwrap make stripped and verified the module" \
+        grep -Eq '^dkwrap make: .*modeset-like\.ko: stripped .*, verified: OK$' "$MAKELOG"
+    grep '^dkwrap make: ' "$MAKELOG" | sed 's/^/    | /'
+    check "dkms generated its MOK pair (/var/lib/dkms/mok.key, mok.pub)" \
+        test -s "$WORK/sys/var-lib-dkms/mok.key" -a -s "$WORK/sys/var-lib-dkms/mok.pub"
+    check "dkms signed the module with Debian's sign-file" grep -q '^Signing module .*modeset-like.ko' "$WORK/nvidia.dkms.out"
+    check "the module has no debug information left" no_debug_info "$KO"
+    if pkg_ns /usr/bin/dkwrap verify --cert /var/lib/dkms/mok.pub "/lib/modules/$TKVER/updates/dkms/modeset-like.ko" >"$WORK/cert.out" 2>&1; then
+        pass "dkwrap verify --cert /var/lib/dkms/mok.pub: the signature is valid for the installed bytes"
+    else
+        fail "dkwrap verify --cert of the installed module"
+    fi
+    show "$WORK/cert.out"
+    if /usr/bin/dkwrap verify --against "$WORK/ref.ko" "$KO" >"$WORK/against.out" 2>&1; then
+        pass "dkwrap verify --against the unstripped reference: equal minus debug information"
+    else
+        fail "dkwrap verify --against the unstripped reference"; show "$WORK/against.out"
+    fi
+    rd=$(python3 "$DK_REPO/scripts/elfcheck.py" relocdiff "$WORK/ref.ko" "$KO" 2>&1)
+    check "scripts/elfcheck.py relocdiff (independent of dkwrap): $rd" grep -q 'changed=0 ' <<<"$rd"
+    # After the transaction: the wrapper (dkms < 3.3) prints the check into dkms's output;
+    # dkms >= 3.3 runs post_transaction and writes /var/lib/dkms/post_transaction.log.
+    PTLOG=$WORK/nvidia.dkms.out
+    [ -f "$WORK/sys/var-lib-dkms/post_transaction.log" ] && PTLOG=$WORK/sys/var-lib-dkms/post_transaction.log
+    if grep -q "^dkwrap: post-transaction: verifying the out-of-tree modules installed for $TKVER" "$PTLOG" &&
+       grep -q '^1 module: 1 OK, 0 FAILED' "$PTLOG"; then
+        pass "after dkms install the post-transaction check verified what was installed ($(basename "$PTLOG"))"
+    else
+        fail "the post-transaction check after dkms install ($PTLOG)"
+    fi
+    pkg_ns dkms remove -m "$PKG" -v "$PKGVER" --all >"$WORK/remove.out" 2>&1 ||
+        { fail "dkms remove"; show "$WORK/remove.out"; }
+    info "3b took $(dk_elapsed "$T3B")s"
 else
     skip "a dkms build through the installed integration (no integration installed)"
 fi

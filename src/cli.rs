@@ -388,9 +388,11 @@ pub struct DkmsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DkmsAction {
-    /// Put dkwrap's shim (make, strip, llvm-strip) first on dkms's PATH: a
-    /// framework.conf.d drop-in on dkms >= 3.3, a dkms wrapper in /usr/local/sbin on
-    /// dkms 3.0-3.2. Idempotent; never overwrites a file dkwrap did not write (exit 14).
+    /// Put dkwrap's shim (make, strip, llvm-strip) first on dkms's PATH and verify the
+    /// installed out-of-tree modules after each dkms transaction: a framework.conf.d drop-in
+    /// (build_environment, post_transaction) on dkms >= 3.3, a dkms wrapper in
+    /// /usr/local/sbin on dkms 3.0-3.2. Idempotent; never overwrites a file dkwrap did not
+    /// write (exit 14).
     InstallIntegration(IntegrationArgs),
     /// Remove every file install-integration wrote (files changed since are kept, and named).
     RemoveIntegration(IntegrationArgs),

@@ -70,6 +70,13 @@ fn install(a: &IntegrationArgs) -> Result<i32> {
         plan.mode.name(),
         esc(&layout.shim_dir())
     );
+    if let Some(owner) = &plan.post_transaction_owner {
+        println!(
+            "dkwrap: {} sets post_transaction already: left alone, so dkms runs no dkwrap check after its transactions (run `{}` yourself)",
+            esc(owner),
+            esc(&layout.post_transaction())
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -103,6 +110,9 @@ fn status(a: &IntegrationArgs) -> Result<i32> {
     }
     for (p, st) in &s.files {
         println!("  {:<9} {}", format!("{st:?}").to_lowercase(), esc(p));
+    }
+    if let Some(check) = &s.post_transaction {
+        println!("after each transaction: {}", crate::output::escape(check));
     }
     for p in &s.problems {
         println!("problem: {}", crate::output::escape(p));

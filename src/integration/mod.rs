@@ -15,6 +15,14 @@
 //!   hooks via `dkms_autoinstaller`, a package's postinst via `common.postinst`, a user's
 //!   `sudo dkms ...`), not one by absolute path (`/usr/sbin/dkms`, e.g. a systemd unit).
 //!
+//! After each dkms transaction the out-of-tree modules installed for its kernels are verified
+//! (`dkwrap verify --installed --out-of-tree --kernel K`, by the script
+//! [`Layout::post_transaction`]): dkms >= 3.3 runs it as the drop-in's `post_transaction`
+//! (after a successful install, uninstall, unbuild or remove; see [`drop_in_text`]), the
+//! 3.0 - 3.2 wrapper after a successful `install` or `autoinstall`. Neither changes dkms's
+//! exit status: the module is installed by then, and failing the dkms command (a package's
+//! postinst, a kernel update) would not undo that.
+//!
 //! Every file written is recorded with its hash (or link target) in a state file, so
 //! install is idempotent, never overwrites a file it did not write, and remove leaves
 //! nothing of dkwrap behind. Everything is decided before the first write: a refusal
@@ -93,7 +101,9 @@ pub enum Mode {
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
-            Mode::FrameworkDropIn => "framework.conf.d drop-in (build_environment)",
+            Mode::FrameworkDropIn => {
+                "framework.conf.d drop-in (build_environment, post_transaction)"
+            }
             Mode::DkmsWrapper => "dkms wrapper in /usr/local/sbin",
         }
     }
@@ -129,6 +139,11 @@ impl Layout {
     }
     pub fn build_environment(&self) -> PathBuf {
         self.at("usr/lib/dkwrap/dkms-build-environment")
+    }
+    /// The post-transaction check: verifies the out-of-tree modules of the kernels it is
+    /// given.
+    pub fn post_transaction(&self) -> PathBuf {
+        self.at("usr/lib/dkwrap/dkms-post-transaction")
     }
     pub fn dkms_etc(&self) -> PathBuf {
         self.at("etc/dkms")
@@ -167,13 +182,17 @@ pub struct Plan {
     pub dkms: PathBuf,
     pub version: DkmsVersion,
     pub files: Vec<Planned>,
+    /// dkms >= 3.3: another framework file that sets `post_transaction`, so dkwrap's drop-in
+    /// leaves it alone (dkms keeps one value: one of the two would be lost).
+    pub post_transaction_owner: Option<PathBuf>,
 }
 
 /// Paths go into shell files between single quotes.
 fn quotable(p: &Path) -> Result<String> {
+    // (glob characters too: dkms echoes post_transaction's value unquoted once)
     let s = p
         .to_str()
-        .filter(|s| !s.contains(['\'', '\n', '"', '$', '\\', '`']));
+        .filter(|s| !s.contains(['\'', '\n', '"', '$', '\\', '`', '*', '?', '[']));
     s.map(String::from).ok_or_else(|| {
         Error::IntegrationRefused(format!(
             "{} cannot be written into a shell file (quotes, newlines, `$`): nothing installed",
@@ -187,6 +206,7 @@ pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -
     let mode = mode_for(version)?;
     let shim = quotable(&layout.shim_dir())?;
     let real = quotable(dkms)?;
+    let check = quotable(&layout.post_transaction())?;
     let mut files: Vec<Planned> = SHIM_ENTRIES
         .iter()
         .map(|name| Planned {
@@ -194,6 +214,14 @@ pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -
             content: Content::Symlink(dkwrap.to_path_buf()),
         })
         .collect();
+    files.push(Planned {
+        path: layout.post_transaction(),
+        content: Content::File {
+            text: post_transaction_text(&quotable(dkwrap)?, version),
+            mode: 0o755,
+        },
+    });
+    let mut post_transaction_owner = None;
     match mode {
         Mode::FrameworkDropIn => {
             if !layout.dkms_etc().is_dir() {
@@ -202,12 +230,13 @@ pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -
                     layout.dkms_etc().display()
                 )));
             }
-            if let Some(other) = other_build_environment(layout)? {
+            if let Some(other) = other_setting(layout, "build_environment") {
                 return Err(Error::IntegrationRefused(format!(
                     "{} already sets build_environment, which dkwrap's drop-in would override: nothing installed",
                     other.display()
                 )));
             }
+            post_transaction_owner = other_setting(layout, "post_transaction");
             let env = quotable(&layout.build_environment())?;
             files.push(Planned {
                 path: layout.build_environment(),
@@ -219,7 +248,11 @@ pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -
             files.push(Planned {
                 path: layout.drop_in(),
                 content: Content::File {
-                    text: drop_in_text(&env, version),
+                    text: drop_in_text(
+                        &env,
+                        post_transaction_owner.is_none().then_some(check.as_str()),
+                        version,
+                    ),
                     mode: 0o644,
                 },
             });
@@ -239,7 +272,7 @@ pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -
             files.push(Planned {
                 path: wrapper,
                 content: Content::File {
-                    text: wrapper_text(&shim, &real, version),
+                    text: wrapper_text(&shim, &real, &check, version),
                     mode: 0o755,
                 },
             });
@@ -250,11 +283,13 @@ pub fn plan(layout: &Layout, dkms: &Path, version: DkmsVersion, dkwrap: &Path) -
         dkms: dkms.to_path_buf(),
         version,
         files,
+        post_transaction_owner,
     })
 }
 
-/// A framework file other than dkwrap's that sets `build_environment`.
-fn other_build_environment(layout: &Layout) -> Result<Option<PathBuf>> {
+/// A framework file other than dkwrap's drop-in that sets `name` (dkms reads
+/// framework.conf, then framework.conf.d/*.conf in order; the last value wins).
+pub fn other_setting(layout: &Layout, name: &str) -> Option<PathBuf> {
     let etc = layout.dkms_etc();
     let mut candidates = vec![etc.join("framework.conf")];
     if let Ok(entries) = fs::read_dir(etc.join("framework.conf.d")) {
@@ -266,19 +301,15 @@ fn other_build_environment(layout: &Layout) -> Result<Option<PathBuf>> {
         more.sort();
         candidates.extend(more);
     }
-    for path in candidates {
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue;
-        };
-        let sets = text.lines().any(|l| {
-            let l = l.trim_start().trim_start_matches("export ").trim_start();
-            l.starts_with("build_environment=")
-        });
-        if sets {
-            return Ok(Some(path));
-        }
-    }
-    Ok(None)
+    let assignment = format!("{name}=");
+    candidates.into_iter().find(|path| {
+        fs::read_to_string(path).is_ok_and(|text| {
+            text.lines().any(|l| {
+                let l = l.trim_start().trim_start_matches("export ").trim_start();
+                l.starts_with(&assignment)
+            })
+        })
+    })
 }
 
 fn build_environment_text(shim: &str, v: DkmsVersion) -> String {
@@ -293,28 +324,97 @@ fn build_environment_text(shim: &str, v: DkmsVersion) -> String {
     )
 }
 
-fn drop_in_text(env: &str, v: DkmsVersion) -> String {
+/// The drop-in. `post_transaction`'s value goes through three expansions in dkms 3.4.3:
+/// the file is sourced (in a subshell, lazily again just before the command runs, when
+/// `kernelver` holds the transaction's kernels: `${kernelver[@]}` becomes `6.1.0-1 ...`),
+/// echoed unquoted into a temporary file that is sourced, then `eval`ed. Hence a value
+/// without quotes other than the single ones around the script's path, and no glob
+/// characters ([`quotable`]).
+fn drop_in_text(env: &str, check: Option<&str>, v: DkmsVersion) -> String {
+    let post = match check {
+        Some(check) => format!(
+            "# After each successful install, uninstall, unbuild or remove: verify the\n\
+             # out-of-tree modules installed for the transaction's kernels. dkms writes the\n\
+             # output to post_transaction.log in its tree (/var/lib/dkms) and reports a\n\
+             # failure as \"(bad exit status: N)\", keeping its own exit status.\n\
+             post_transaction=\"'{check}' ${{kernelver[@]}}\"\n"
+        ),
+        None => String::new(),
+    };
     format!(
         "# dkms framework drop-in, {MARKER} for dkms {v};\n\
          # removed by `dkwrap dkms remove-integration`. Do not edit.\n\
-         build_environment=\"{env}\"\n"
+         build_environment=\"{env}\"\n{post}"
     )
 }
 
-fn wrapper_text(shim: &str, real: &str, v: DkmsVersion) -> String {
+/// The post-transaction check: `dkwrap verify --installed --out-of-tree` for each kernel
+/// named; exit status 0 when every check passed, else the last failing verify's.
+fn post_transaction_text(dkwrap: &str, v: DkmsVersion) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # dkms post-transaction check, {MARKER} for dkms {v};\n\
+         # removed by `dkwrap dkms remove-integration`. Do not edit.\n\
+         # Verifies the out-of-tree modules (updates/, extra/, ...) installed for each kernel\n\
+         # named, with that kernel's configuration and Module.symvers.\n\
+         [ $# -gt 0 ] || echo 'dkwrap: post-transaction: dkms named no kernel: nothing checked'\n\
+         status=0\n\
+         for kernel in \"$@\"; do\n    \
+             if [ ! -d \"/lib/modules/$kernel\" ]; then\n        \
+                 echo \"dkwrap: post-transaction: /lib/modules/$kernel does not exist: nothing to check for $kernel\"\n        \
+                 continue\n    \
+             fi\n    \
+             echo \"dkwrap: post-transaction: verifying the out-of-tree modules installed for $kernel\"\n    \
+             '{dkwrap}' verify --installed --out-of-tree --kernel \"$kernel\" || status=$?\n\
+         done\n\
+         exit $status\n"
+    )
+}
+
+/// The dkms 3.0 - 3.2 wrapper: the shim first on PATH, then the real dkms; after a
+/// successful `install` or `autoinstall` the post-transaction check for the kernels the
+/// command line names (dkms's own syntax: `-k K[/ARCH]`, `--kernelver[=]K`; none: the
+/// running kernel, as dkms defaults). dkms's exit status is kept.
+fn wrapper_text(shim: &str, real: &str, check: &str, v: DkmsVersion) -> String {
     format!(
         "#!/bin/sh\n\
          # dkms through dkwrap, {MARKER} for dkms {v}\n\
          # ({real}); removed by `dkwrap dkms remove-integration`. Do not edit.\n\
          # dkms < 3.3 cannot put a directory on the PATH of its builds, so this wrapper, ahead of\n\
          # the real dkms in root's PATH, puts dkwrap's make, strip and llvm-strip first and runs it.\n\
+         # After a successful install or autoinstall it verifies what is installed for the kernels.\n\
          shim='{shim}'\n\
+         check='{check}'\n\
          if [ -x \"$shim/make\" ] && [ -x \"$shim/strip\" ]; then\n    \
              case \":$PATH:\" in\n        *\":$shim:\"*) ;;\n        *) PATH=\"$shim:$PATH\"; export PATH ;;\n    esac\n\
          else\n    \
-             echo \"dkms (dkwrap wrapper): $shim is incomplete; running {real} without dkwrap\" >&2\n\
+             echo \"dkms (dkwrap wrapper): $shim is incomplete; running {real} without dkwrap\" >&2\n    \
+             exec '{real}' \"$@\"\n\
          fi\n\
-         exec '{real}' \"$@\"\n"
+         action='' kernels='' next=''\n\
+         for arg in \"$@\"; do\n    \
+             case $next in\n        \
+                 kernel) kernels=\"$kernels ${{arg%%/*}}\"; next=''; continue ;;\n        \
+                 value) next=''; continue ;;\n    \
+             esac\n    \
+             case $arg in\n        \
+                 -k|--kernelver) next=kernel ;;\n        \
+                 --kernelver=*) arg=${{arg#*=}}; kernels=\"$kernels ${{arg%%/*}}\" ;;\n        \
+                 -m|-v|-c|-a|-j|--module|--templatekernel|--dkmstree|--sourcetree|--installtree|--config|--archive|--arch|--kernelsourcedir|--directive) next=value ;;\n        \
+                 install|autoinstall) [ -n \"$action\" ] || action=$arg ;;\n    \
+             esac\n\
+         done\n\
+         if [ -z \"$action\" ] || [ ! -x \"$check\" ]; then\n    \
+             exec '{real}' \"$@\"\n\
+         fi\n\
+         '{real}' \"$@\"\n\
+         status=$?\n\
+         if [ \"$status\" -eq 0 ]; then\n    \
+             # shellcheck disable=SC2086 # one word per kernel\n    \
+             \"$check\" ${{kernels:-$(uname -r)}} ||\n        \
+                 echo \"dkms (dkwrap wrapper): the post-transaction check failed (above); dkms's exit status is kept\" >&2\n\
+         fi\n\
+         exit \"$status\"\n"
     )
 }
 
@@ -609,6 +709,8 @@ pub struct Status {
     pub needed: Option<Mode>,
     pub installed: Option<State>,
     pub files: Vec<(PathBuf, FileState)>,
+    /// How what is installed gets checked after each transaction (None: not installed).
+    pub post_transaction: Option<String>,
     /// Installed, every file intact, and the mode the detected dkms needs.
     pub active: bool,
     pub problems: Vec<String>,
@@ -661,15 +763,51 @@ pub fn status(layout: &Layout, dkms: Option<&Path>) -> Result<Status> {
     } else {
         problems.push("not installed (run `dkwrap dkms install-integration`)".into());
     }
+    let post_transaction = installed
+        .as_ref()
+        .map(|s| post_transaction_status(layout, s.mode, &mut problems));
     Ok(Status {
         dkms: dkms.map(Path::to_path_buf),
         dkms_version: version,
         needed,
+        post_transaction,
         active: problems.is_empty(),
         installed,
         files,
         problems,
     })
+}
+
+/// Who runs the post-transaction check; a drop-in whose `post_transaction` dkms would not
+/// keep (another framework file sets one too) is a problem.
+fn post_transaction_status(layout: &Layout, mode: Mode, problems: &mut Vec<String>) -> String {
+    let check = layout.post_transaction().display().to_string();
+    if mode == Mode::DkmsWrapper {
+        return format!("{check}, run by the dkms wrapper after install and autoinstall");
+    }
+    let ours = fs::read_to_string(layout.drop_in())
+        .is_ok_and(|t| t.lines().any(|l| l.starts_with("post_transaction=")));
+    match (ours, other_setting(layout, "post_transaction")) {
+        (true, None) => format!("{check}, dkms's post_transaction (drop-in)"),
+        (false, Some(other)) => format!(
+            "none: {} sets post_transaction, which dkwrap leaves alone",
+            other.display()
+        ),
+        (true, Some(other)) => {
+            problems.push(format!(
+                "{} sets post_transaction too: dkms keeps only one; run `dkwrap dkms install-integration` again",
+                other.display()
+            ));
+            format!("{check} or {}'s (dkms keeps one)", other.display())
+        }
+        (false, None) => {
+            problems.push(
+                "the drop-in sets no post_transaction: run `dkwrap dkms install-integration` again"
+                    .into(),
+            );
+            "none".into()
+        }
+    }
 }
 
 /// The real dkms: the first on PATH that is not dkwrap's wrapper.
