@@ -64,13 +64,14 @@ static int __init bv_init(void)
 		const char *want = i < ARRAY_SIZE(bv_expected) ? bv_expected[i] : "(none)";
 		bool ok = strcmp(bv_calls[i], want) == 0;
 
-		pr_info("boot_vtables: call %u reached %s%s%s\n", i, bv_calls[i],
+		/* pr_warn: the test VM's console shows warnings and worse (loglevel=5). */
+		pr_warn("boot_vtables: call %u reached %s%s%s\n", i, bv_calls[i],
 			ok ? "" : ", expected ", ok ? "" : want);
 		wrong += !ok;
 	}
 	if (bv_ncalls != ARRAY_SIZE(bv_expected))
 		wrong++;
-	pr_info("boot_vtables: %u calls, %u wrong (mode %s, sum %d)\n", bv_ncalls, wrong,
+	pr_warn("boot_vtables: %u calls, %u wrong (mode %s, sum %d)\n", bv_ncalls, wrong,
 		bv_b_mode(), sum);
 	/* A vtable that reaches the wrong code is the corruption itself: stop here. */
 	BUG_ON(wrong);
