@@ -64,7 +64,7 @@ build_fixture() {
     cp "$fixture_src"/*.c "$fixture_src"/*.h "$fixture_src"/Kbuild "$cache/modsrc/"
     # The C++ half: a native relocatable object (ld -r of two TUs full of COMDAT groups),
     # built with the kernel's x86_64 code model, linked in as a prebuilt object.
-    local cxx=(clang++$DK_LLVM -O2 -g -gdwarf-5 -std=gnu++17 -fno-rtti -fno-exceptions
+    local cxx=("clang++$DK_LLVM" -O2 -g -gdwarf-5 -std=gnu++17 -fno-rtti -fno-exceptions
         -ffreestanding -nostdinc -fno-pic -fno-common -fno-threadsafe-statics
         -fno-asynchronous-unwind-tables -fno-stack-protector -fno-strict-aliasing -Wall -Werror
         --target=x86_64-linux-gnu -mcmodel=kernel -mno-red-zone -mno-sse -mno-mmx -mno-sse2
