@@ -3,6 +3,12 @@
 //! altered the way broken builds are (a CRC in `__versions`, an import renamed) and a module
 //! built for another kernel are refused, in the kernel's words. Skipped with a message when
 //! `DKWRAP_BOOT_ROOT` is unset (scripts/test-all.sh sets it).
+//!
+//! The small clang-19 ThinLTO kernel of scripts/boot-ltokernel.sh (`DKWRAP_BOOT_LTO`) and its
+//! boot-vtables fixture: stripped by dkwrap, every call through its vtables reaches the right
+//! function; stripped by GNU strip 2.43.1, the module crashes the kernel and `verify --boot`
+//! says so. Also `--installed` (the kernel's own image, its out-of-tree modules) and `make
+//! --boot-test` / `DKWRAP_BOOT_TEST`.
 
 mod common;
 
@@ -341,14 +347,11 @@ fn installed_boot_takes_the_kernels_own_image_and_its_out_of_tree_modules() {
     );
 }
 
-#[test]
-fn make_boot_test_loads_what_it_built_and_dkms_asks_through_the_environment() {
-    let Some(k) = lto_kernel() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("boot-vtables");
-    std::fs::create_dir_all(&src).unwrap();
-    let modsrc = k.dir.join("modsrc");
-    for e in std::fs::read_dir(&modsrc).unwrap() {
+/// A copy of the fixture's source as scripts/boot-ltokernel.sh laid it out (its C++ half
+/// prebuilt), ready for `make M=`.
+fn fixture_source(k: &LtoKernel, to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(k.dir.join("modsrc")).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let source = name.ends_with(".c")
@@ -356,9 +359,17 @@ fn make_boot_test_loads_what_it_built_and_dkms_asks_through_the_environment() {
             || name == "Kbuild"
             || name == "bv_cxx.o_binary";
         if source {
-            std::fs::copy(&p, src.join(&name)).unwrap();
+            std::fs::copy(&p, to.join(&name)).unwrap();
         }
     }
+    to.to_path_buf()
+}
+
+#[test]
+fn make_boot_test_loads_what_it_built_and_dkms_asks_through_the_environment() {
+    let Some(k) = lto_kernel() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixture_source(&k, &tmp.path().join("boot-vtables"));
     // DKWRAP_BOOT_TEST=IMAGE, as a dkms build passes it through its make shim.
     let out = run(dkwrap()
         .env("DKWRAP_BOOT_TEST", &k.image)
@@ -377,4 +388,57 @@ fn make_boot_test_loads_what_it_built_and_dkms_asks_through_the_environment() {
     assert_eq!(boot["name"], "boot_vtables", "{}", text(&out));
     assert_eq!(boot["outcome"], "loaded", "{}", text(&out));
     assert_eq!(calls_reached(boot), RIGHT_CALLS);
+
+    // --boot-test IMAGE on the command line; an image that is not there is named, with its
+    // code, after the build (the module itself was built and proven).
+    let src = fixture_source(&k, &tmp.path().join("again"));
+    let out = run(dkwrap()
+        .args([
+            "make",
+            "--boot-test",
+            "/nonexistent/vmlinuz",
+            "--kernel-dir",
+        ])
+        .arg(&k.build)
+        .arg("--")
+        .args(["make", "-C"])
+        .arg(&k.build)
+        .args(["ARCH=x86_64", "LLVM=-19"])
+        .arg(format!("M={}", src.display()))
+        .arg("modules"));
+    assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
+    assert!(
+        text(&out).contains("boot test: ") && text(&out).contains("/nonexistent/vmlinuz"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn installed_boot_without_out_of_tree_modules_starts_no_vm_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let release = "6.1.0-99-test";
+    let modules = tmp.path().join("lib/modules").join(release);
+    std::fs::create_dir_all(modules.join("kernel/fs")).unwrap();
+    copy_to(
+        &fixture("basic-thinlto.ko"),
+        &modules.join("kernel/fs"),
+        "basic.ko",
+    );
+    let out = run(dkwrap()
+        .args([
+            "verify",
+            "--installed",
+            "--boot",
+            "--kernel",
+            release,
+            "--root",
+        ])
+        .arg(tmp.path()));
+    assert!(
+        text(&out).contains(&format!("boot {release}: no out-of-tree modules")),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("tcg"), "{}", text(&out));
 }

@@ -190,7 +190,7 @@ fn boot_test(
             Some(report)
         }
         Err(e) => {
-            ui.error(&format!("boot test: {}", e.detail()));
+            ui.error(&format!("boot test: {e}"));
             *code = exit::most_severe(*code, e.exit_code());
             None
         }
