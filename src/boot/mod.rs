@@ -358,7 +358,11 @@ fn run_vm(
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        format!("KVM did not start the VM ({}); ran under TCG", first.trim())
+        let why = match first.trim() {
+            "" => format!("no output within {} s", KVM_START_LIMIT.as_secs()),
+            line => line.to_string(),
+        };
+        format!("KVM did not start the VM ({why}); ran under TCG")
     } else {
         "/dev/kvm cannot be opened; ran under TCG".to_string()
     };
