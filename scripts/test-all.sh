@@ -4,7 +4,8 @@
 #   2. rebuild the committed fixtures and check they still have their properties and bytes
 #      (scripts/fixtures.sh --check, scripts/doctor-fixtures.sh --check)
 #   3. the two huge modules (scripts/huge.sh, --dwarf), for the tests that use them
-#   4. a real Debian kernel for the verify --boot tests (scripts/boot-kernel.sh)
+#   4. a real Debian kernel and a small clang-19 ThinLTO kernel with its vtable fixture module
+#      for the verify --boot tests (scripts/boot-kernel.sh, scripts/boot-ltokernel.sh; cached)
 #   5. cargo fmt --check, cargo clippy -D warnings, cargo test (unit + integration)
 #   6. the real dkms end-to-end test (scripts/e2e-dkms.sh)
 #   7. the Debian, Arch and RPM packages (scripts/package.sh), the .deb installed and purged
@@ -31,9 +32,10 @@ phase "huge modules"
 DKWRAP_HUGE=$(scripts/huge.sh)
 DKWRAP_HUGE_DWARF=$(scripts/huge.sh --dwarf)
 export DKWRAP_HUGE DKWRAP_HUGE_DWARF
-phase "boot kernel (Debian's linux-image, qemu, busybox-static) for verify --boot"
+phase "boot kernels (Debian's linux-image; a small clang-19 ThinLTO kernel, cached) for verify --boot"
 DKWRAP_BOOT_ROOT=$(scripts/boot-kernel.sh)
-export DKWRAP_BOOT_ROOT
+DKWRAP_BOOT_LTO=$(scripts/boot-ltokernel.sh)
+export DKWRAP_BOOT_ROOT DKWRAP_BOOT_LTO
 phase "cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings

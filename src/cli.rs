@@ -264,6 +264,11 @@ pub struct MakeArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// After a successful build, boot IMAGE (default: ROOT/boot/vmlinuz-KVER of the kernel
+    /// built for) under qemu and load the built modules into it, as `verify --boot` does.
+    /// Also asked for by DKWRAP_BOOT_TEST=1 (or =IMAGE) in the environment (dkms builds).
+    #[arg(long, value_name = "IMAGE", num_args = 0..=1)]
+    pub boot_test: Option<Option<PathBuf>>,
     /// The make command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "MAKE COMMAND")]
     pub command: Vec<String>,
@@ -345,9 +350,11 @@ pub struct ExplainArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BootArgs {
     /// Also boot this kernel image (e.g. /boot/vmlinuz-KVER) under qemu and load the modules
-    /// into it, dependencies first (from .modinfo depends=): the kernel's own verdict.
-    #[arg(long, value_name = "IMAGE")]
-    pub boot: Option<PathBuf>,
+    /// into it, dependencies first (from .modinfo depends=): the kernel's own verdict. With
+    /// --installed, IMAGE may be left out: each kernel's own ROOT/boot/vmlinuz-KVER is booted
+    /// with its out-of-tree modules (updates/, extra/, dkms/, ...).
+    #[arg(long, value_name = "IMAGE", num_args = 0..=1)]
+    pub boot: Option<Option<PathBuf>>,
     /// Where dependencies are looked for besides each module's directory (repeatable; e.g.
     /// /lib/modules/KVER/kernel).
     #[arg(long, value_name = "DIR", requires = "boot")]

@@ -3,24 +3,87 @@
 
 use super::ui::{self, Ui, Verdict};
 use crate::boot::console::Outcome;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use crate::boot::{BootReport, BootRequest};
 use crate::cli::BootArgs;
-use crate::error::{exit, Result};
+use crate::error::{exit, Error, Result};
 use crate::output::escape;
+use crate::verify::discover;
 
-/// Boots the image with `files` when `--boot` was given; `None` otherwise.
-pub fn run(args: &BootArgs, files: &[std::path::PathBuf]) -> Result<Option<BootReport>> {
+/// One set of modules to check, as `verify` found them: the kernel release they are for
+/// (`--installed`) and the files.
+pub struct BootSet<'a> {
+    pub release: Option<&'a str>,
+    pub files: &'a [PathBuf],
+}
+
+/// The VMs `--boot` asks for: none without `--boot`; one for the named files; with
+/// `--installed`, one per kernel, booting `ROOT/boot/vmlinuz-KVER` (or the IMAGE given) with
+/// that kernel's out-of-tree modules, dependencies looked up in its own `kernel/` tree.
+/// Kernels without out-of-tree modules are left out, each with a note saying so.
+pub fn requests(
+    args: &BootArgs,
+    root: &Path,
+    installed: bool,
+    sets: &[BootSet],
+) -> Result<(Vec<BootRequest>, Vec<String>)> {
     let Some(image) = &args.boot else {
-        return Ok(None);
+        return Ok((Vec::new(), Vec::new()));
     };
-    let req = BootRequest {
-        image: image.clone(),
-        modules: files.to_vec(),
-        search: args.boot_search.clone(),
+    let base = |image: PathBuf, modules: Vec<PathBuf>, extra_search: Option<PathBuf>| BootRequest {
+        image,
+        modules,
+        search: args
+            .boot_search
+            .iter()
+            .cloned()
+            .chain(extra_search)
+            .collect(),
         qemu: args.qemu.clone(),
-        timeout: std::time::Duration::from_secs(args.boot_timeout),
+        timeout: Duration::from_secs(args.boot_timeout),
     };
-    crate::boot::boot(&req).map(Some)
+    if !installed {
+        let image = image.clone().ok_or_else(|| {
+            Error::Usage("--boot needs a kernel IMAGE unless --installed names the kernel".into())
+        })?;
+        let files = sets.iter().flat_map(|s| s.files.iter().cloned()).collect();
+        return Ok((vec![base(image, files, None)], Vec::new()));
+    }
+    let mut reqs = Vec::new();
+    let mut notes = Vec::new();
+    for set in sets {
+        let Some(release) = set.release else { continue };
+        let dir = root.join("lib/modules").join(release);
+        let modules = discover::installed_modules(&dir, true)?;
+        if modules.is_empty() {
+            notes.push(format!(
+                "boot {release}: no out-of-tree modules under {} to load",
+                ui::path(&dir)
+            ));
+            continue;
+        }
+        let image = match image {
+            Some(i) => i.clone(),
+            None => installed_image(root, release)?,
+        };
+        reqs.push(base(image, modules, Some(dir.join("kernel"))));
+    }
+    Ok((reqs, notes))
+}
+
+/// `ROOT/boot/vmlinuz-KVER`, which must exist.
+fn installed_image(root: &Path, release: &str) -> Result<PathBuf> {
+    let image = root.join("boot").join(format!("vmlinuz-{release}"));
+    if image.is_file() {
+        Ok(image)
+    } else {
+        Err(Error::Unreadable {
+            path: image,
+            reason: format!("no kernel image for {release}; name one with --boot IMAGE"),
+        })
+    }
 }
 
 /// The code a boot report gives: a crash or hang is the worst there is; a refusal is the

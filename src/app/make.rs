@@ -40,6 +40,8 @@ struct KernelSummary {
 #[derive(Debug, Serialize)]
 struct MakeJson<'a> {
     kernel: KernelSummary,
+    /// With `--boot-test`: what the test kernel said of the built modules.
+    boot: Option<&'a crate::boot::BootReport>,
     command: &'a [String],
     rewrites: &'a [Rewrite],
     /// make's exit status (128+N when killed by signal N).
@@ -83,7 +85,11 @@ pub fn run(args: &MakeArgs, ui: &Ui) -> Result<i32> {
         strategy: req.strategy,
     };
     let summary = crate::make::build(&req, &kernel, &mut printer)?;
-    let code = exit_code(&summary);
+    let mut code = exit_code(&summary);
+    let boot = match boot_test_image(args, &kernel)? {
+        Some(image) if code == exit::OK => boot_test(ui, args, &kernel, image, &summary, &mut code),
+        _ => None,
+    };
     print_diagnoses(ui, &summary.diagnoses, summary.make_status != 0);
     if summary.make_status != 0 && summary.diagnoses.is_empty() {
         eprintln!("dkwrap make: no known failure signature in the output; the first error make printed is the place to start");
@@ -92,6 +98,7 @@ pub fn run(args: &MakeArgs, ui: &Ui) -> Result<i32> {
     if args.json {
         crate::output::print_json(&MakeJson {
             kernel: kernel_summary(&kernel),
+            boot: boot.as_ref(),
             command: &summary.command,
             rewrites: &summary.rewrites,
             make_status: summary.make_status,
@@ -110,6 +117,84 @@ pub fn run(args: &MakeArgs, ui: &Ui) -> Result<i32> {
         })?;
     }
     Ok(code)
+}
+
+/// The environment variable that asks `make` for the boot test (`1`, or a kernel image):
+/// how the dkms integration, which runs `dkwrap make` through its shim, asks for it.
+pub const BOOT_TEST_ENV: &str = "DKWRAP_BOOT_TEST";
+
+/// The image `--boot-test` (or [`BOOT_TEST_ENV`]) asks to boot, if any: the one named, else
+/// `ROOT/boot/vmlinuz-KVER` of the kernel built for.
+fn boot_test_image(args: &MakeArgs, kernel: &KernelTarget) -> Result<Option<PathBuf>> {
+    let asked = match &args.boot_test {
+        Some(image) => Some(image.clone()),
+        None => match std::env::var_os(BOOT_TEST_ENV) {
+            Some(v) if v.is_empty() || v == "0" => None,
+            Some(v) if v == "1" => Some(None),
+            Some(v) => Some(Some(PathBuf::from(v))),
+            None => None,
+        },
+    };
+    let Some(image) = asked else { return Ok(None) };
+    if let Some(image) = image {
+        return Ok(Some(image));
+    }
+    let release = kernel.release.as_deref().ok_or_else(|| {
+        Error::Usage(
+            "--boot-test: the kernel's release is unknown here; name the image: --boot-test IMAGE"
+                .into(),
+        )
+    })?;
+    Ok(Some(
+        args.kernel
+            .root
+            .join("boot")
+            .join(format!("vmlinuz-{release}")),
+    ))
+}
+
+/// Boots `image` with the accepted modules; prints the verdicts and folds their code (or the
+/// reason the VM could not run) into `code`.
+fn boot_test(
+    ui: &Ui,
+    args: &MakeArgs,
+    kernel: &KernelTarget,
+    image: PathBuf,
+    summary: &MakeSummary,
+    code: &mut i32,
+) -> Option<crate::boot::BootReport> {
+    let modules: Vec<PathBuf> = summary
+        .modules
+        .iter()
+        .filter(|m| m.accepted())
+        .map(|m| m.path.clone())
+        .collect();
+    let search = kernel
+        .release
+        .as_ref()
+        .map(|r| args.kernel.root.join("lib/modules").join(r).join("kernel"))
+        .filter(|d| d.is_dir());
+    let req = crate::boot::BootRequest {
+        image,
+        modules,
+        search: search.into_iter().collect(),
+        qemu: None,
+        timeout: crate::boot::DEFAULT_TIMEOUT,
+    };
+    match crate::boot::boot(&req) {
+        Ok(report) => {
+            *code = exit::most_severe(*code, super::boot::code(&report));
+            if !args.json {
+                super::boot::print(ui, &report);
+            }
+            Some(report)
+        }
+        Err(e) => {
+            ui.error(&format!("boot test: {e}"));
+            *code = exit::most_severe(*code, e.exit_code());
+            None
+        }
+    }
 }
 
 /// make's own failure has its own code; a killed make 128+N (as shells report it).

@@ -363,6 +363,8 @@ fn run_make(args: &[OsString], ui: &Ui) -> i32 {
         modules: Vec::new(),
         strategy: crate::cli::StrategyArg::Auto,
         json: false,
+        // DKWRAP_BOOT_TEST in dkms's environment asks for it (read by make::run).
+        boot_test: None,
         command,
     };
     match super::make::run(&make_args, ui) {

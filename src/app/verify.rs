@@ -73,11 +73,28 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         }
         check_set(args, ui, set, this_module_size, &mut tally, &mut records)?;
     }
-    let boot_files: Vec<PathBuf> = sets.iter().flat_map(|s| s.files.clone()).collect();
-    if let Some(boot) = super::boot::run(&args.boot, &boot_files)? {
+    let boot_sets: Vec<super::boot::BootSet> = sets
+        .iter()
+        .map(|s| super::boot::BootSet {
+            release: s.release.as_deref(),
+            files: &s.files,
+        })
+        .collect();
+    let (boots, notes) =
+        super::boot::requests(&args.boot, &args.kernel.root, args.installed, &boot_sets)?;
+    if !args.json {
+        for n in &notes {
+            ui.hint(n);
+        }
+    }
+    for req in &boots {
+        let boot = crate::boot::boot(req)?;
         let code = super::boot::code(&boot);
         tally.code = exit::most_severe(tally.code, code);
-        for r in records.iter_mut() {
+        for r in records
+            .iter_mut()
+            .filter(|r| req.modules.contains(&r.report.file))
+        {
             let name = crate::boot::module_name(&r.report.file);
             let verdict = boot.modules.iter().find(|m| Some(&m.name) == name.as_ref());
             r.boot = verdict.cloned();

@@ -25,6 +25,8 @@ use console::ModuleBoot;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long KVM gets to show the first line of the init script before TCG is tried.
 const KVM_START_LIMIT: Duration = Duration::from_secs(10);
+/// How long a VM whose init script is done gets to power itself off before it is stopped.
+const POWEROFF_GRACE: Duration = Duration::from_secs(3);
 /// Memory of the VM: a distribution kernel and a few modules need well under this.
 const VM_MEMORY_MIB: u32 = 512;
 /// Deepest directory level searched for a dependency.
@@ -356,7 +358,11 @@ fn run_vm(
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        format!("KVM did not start the VM ({}); ran under TCG", first.trim())
+        let why = match first.trim() {
+            "" => format!("no output within {} s", KVM_START_LIMIT.as_secs()),
+            line => line.to_string(),
+        };
+        format!("KVM did not start the VM ({why}); ran under TCG")
     } else {
         "/dev/kvm cannot be opened; ran under TCG".to_string()
     };
@@ -426,17 +432,27 @@ fn run_qemu(
         readers.push(std::thread::spawn(move || copy_lossy(stream, &sink)));
     }
     let started = Instant::now();
+    let finished =
+        |c: &Arc<Mutex<String>>| c.lock().map(|t| t.contains(console::DONE)).unwrap_or(false);
     let booted = |c: &Arc<Mutex<String>>| {
         c.lock()
             .map(|t| t.contains(console::BOOTED))
             .unwrap_or(false)
     };
+    let mut done_at: Option<Instant> = None;
     loop {
         if child.try_wait().map_err(|e| Error::io(qemu, e))?.is_some() {
             break;
         }
         let elapsed = started.elapsed();
-        if elapsed > timeout || (probe && elapsed > KVM_START_LIMIT && !booted(&console)) {
+        // A kernel without ACPI (or APM) cannot power the VM off; it halts. Once the init
+        // script has said it is done, a short grace and the VM is stopped from outside.
+        if done_at.is_none() && finished(&console) {
+            done_at = Some(Instant::now());
+        }
+        let halted = done_at.is_some_and(|d| d.elapsed() > POWEROFF_GRACE);
+        if halted || elapsed > timeout || (probe && elapsed > KVM_START_LIMIT && !booted(&console))
+        {
             let _ = child.kill();
             let _ = child.wait();
             break;

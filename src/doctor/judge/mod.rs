@@ -1230,6 +1230,27 @@ impl<'a> Judge<'a> {
         )
     }
 
+    /// The reboot doctor asks for names the check to run first: boot the next-boot kernel in
+    /// a VM and load its out-of-tree modules, so a module that would hang the machine is found
+    /// while the running kernel still works. (Said in the reboot fix's comment: the fixes'
+    /// commands and their count are what scripts rely on.)
+    fn suggest_boot_test(&mut self) {
+        let Some((next, _)) = &self.next else { return };
+        if self.container {
+            return;
+        }
+        let check = format!(
+            "; first, `dkwrap verify --boot --installed --kernel {next}` loads its out-of-tree modules into it in a VM"
+        );
+        if let Some(reboot) = self
+            .fixes
+            .iter_mut()
+            .find(|x| x.commands == ["sudo reboot"])
+        {
+            reboot.why.push_str(&check);
+        }
+    }
+
     fn finish(mut self) -> Report {
         self.findings.sort_by_key(|x| x.severity);
         self.fixes.sort_by_key(|x| x.stage);
@@ -1241,6 +1262,7 @@ impl<'a> Judge<'a> {
             seen_reboot |= is_reboot;
             keep
         });
+        self.suggest_boot_test();
         let healthy = !self.findings.iter().any(|x| x.severity != Severity::Note);
         let summary = if healthy {
             self.healthy_summary()

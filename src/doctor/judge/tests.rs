@@ -190,6 +190,15 @@ fn seed_scenario_verdicts_and_fix_order() {
         .any(|f| f.why.contains("kernel security updates")));
     assert!(c.contains(&"sudo apt purge nvidia-driver-550"));
     assert_eq!(c.iter().filter(|x| **x == "sudo reboot").count(), 1);
+    // The reboot names the VM check to run first, for the next-boot kernel.
+    let reboot = r
+        .fixes
+        .iter()
+        .find(|f| f.commands == ["sudo reboot"])
+        .unwrap();
+    assert!(reboot
+        .why
+        .contains("dkwrap verify --boot --installed --kernel 5.15.0-138-generic"));
 }
 
 #[test]
