@@ -650,3 +650,32 @@ fn a_name_table_with_a_debug_name_is_refused_by_the_rewriter() {
     assert!(reason.contains("has a debug name"), "{}", text(&out));
     assert_eq!(std::fs::read(&target).unwrap(), data, "left as it was");
 }
+
+/// The inputs that once made the `native_proof` fuzz target fail (fuzz/regressions/), run
+/// here on stable too: the rewriter refuses each or writes a file its own parser reads and
+/// the proof judges (the fuzz target adds the independent comparison; this is the no-panic
+/// half, with debug overflow checks on).
+#[test]
+fn native_proof_fuzz_regressions_are_refused_or_proven_without_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/native_proof");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        seen += 1;
+        let Ok(original) = Elf::parse(&data) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        if dkwrap::strip::native::strip_debug(&original, &mut out).is_err() {
+            continue;
+        }
+        let stripped = Elf::parse(&out).expect("the rewriter's output parses");
+        let mut findings = Vec::new();
+        dkwrap::proof::check_equivalence(&stripped, &original, false, &mut findings);
+    }
+    assert!(
+        seen >= 2,
+        "expected the committed regression inputs in {}",
+        dir.display()
+    );
+}

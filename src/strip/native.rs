@@ -519,14 +519,24 @@ impl<'e, 'a> Layout<'e, 'a> {
                 return Err(refuse(Some(s), why));
             }
             self.link_and_info(s)?;
-            pos = pos.div_ceil(align) * align;
-            offsets.push(pos);
-            if !s.is_nobits() {
-                pos += self.size_of(s);
-            }
+            // Checked: a corrupt size (found by fuzzing) must be refused, not wrap around.
+            let size = if s.is_nobits() { 0 } else { self.size_of(s) };
+            let placed = pos
+                .checked_next_multiple_of(align)
+                .and_then(|at| Some((at, at.checked_add(size)?)));
+            let Some((at, end)) = placed else {
+                return Err(refuse(
+                    Some(s),
+                    format!("size {size} does not fit in a file"),
+                ));
+            };
+            offsets.push(at);
+            pos = end;
         }
         self.offsets = offsets;
-        self.shoff = pos.div_ceil(8) * 8;
+        self.shoff = pos
+            .checked_next_multiple_of(8)
+            .ok_or_else(|| refuse(None, "the sections do not fit in a file"))?;
         // Stripping only removes bytes; anything else means the input lied about its layout.
         let most = elf.data.len() as u64 + self.kept.len() as u64 * MAX_ALIGN.min(4096);
         if self.shoff > most {
