@@ -175,9 +175,14 @@ pub struct StripArgs {
     /// Remove debugging sections only (the only mode; accepted for compatibility).
     #[arg(short = 'g', long = "strip-debug")]
     pub strip_debug: bool,
-    /// Write the result here instead of replacing FILE (only with one FILE).
+    /// Write the result here instead of replacing FILE (only with one FILE). FILE is only
+    /// read; like `strip -o`, OUT is not flushed to disk unless --fsync is given.
     #[arg(short = 'o', value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// With -o: flush OUT to disk before it takes its name. (Replacing FILE in place always
+    /// flushes: one file on its own, several in one pass before their renames.)
+    #[arg(long, requires = "output")]
+    pub fsync: bool,
     #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
     pub strategy: StrategyArg,
     #[command(flatten)]
