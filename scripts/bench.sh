@@ -209,18 +209,26 @@ mods = open(f"{tmp}/corpus.list").read().split()
 tools = {  # name: argv for (input, output); output None: in place
     "gnu-strip": lambda i, o: ["strip", "-g", "-o", o, i],
     "llvm-strip-19": lambda i, o: ["llvm-strip-19", "-g", "-o", o, i],
-    "dkwrap-native": lambda i, o: [dkwrap, "strip", "--strategy", "native", "-o", o, i],
+    "dkwrap-native": lambda i, o: [dkwrap, "strip", "-q", "--strategy", "native", "-o", o, i],
 }
 inplace = {
     "gnu-strip-inplace": lambda f: ["strip", "-g", f],
-    "dkwrap-native-inplace": lambda f: [dkwrap, "strip", "--strategy", "native", f],
+    "dkwrap-native-inplace": lambda f: [dkwrap, "strip", "-q", "--strategy", "native", f],
 }
+quiet = [(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_WRONLY, 0) for fd in (1, 2)]
 def spawn(argv):
-    """Wall seconds, exit status, peak RSS KiB of one process."""
+    """Wall seconds and exit status of one process, its output discarded."""
     t = time.perf_counter()
-    pid = os.posix_spawnp(argv[0], argv, os.environ)
-    _, status, ru = os.wait4(pid, 0)
-    return time.perf_counter() - t, os.waitstatus_to_exitcode(status), ru.ru_maxrss
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=quiet)
+    _, status = os.waitpid(pid, 0)
+    return time.perf_counter() - t, os.waitstatus_to_exitcode(status)
+def peak_rss(argv):
+    """Peak RSS in KiB, from /usr/bin/time (a child of this process would inherit our own
+    high-water mark through posix_spawn's shared address space)."""
+    with open(f"{tmp}/rss", "w"):
+        pass
+    spawn(["/usr/bin/time", "-f", "%M", "-o", f"{tmp}/rss"] + argv)
+    return int(open(f"{tmp}/rss").read().split()[-1])
 work = f"{tmp}/corpus-out"
 os.makedirs(work, exist_ok=True)
 names = list(tools) + list(inplace)
@@ -238,15 +246,25 @@ for _ in range(runs):
                 argv = inplace[n](out)
             else:
                 argv = tools[n](m, out)
-            wall, rc, rss = spawn(argv)
+            wall, rc = spawn(argv)
             os.unlink(out)
             times[n][k].append(wall)
             total[n] += wall
             failed[n] += rc != 0
-            if rss > peak[n][0]:
-                peak[n] = (rss, os.path.basename(m))
     for n in names:
         totals[n].append(total[n])
+# Peak memory of every module, once, outside the timing.
+for k, m in enumerate(mods):
+    for n in names:
+        out = f"{work}/{k}.ko"
+        if n in inplace:
+            shutil.copyfile(m, out)
+            rss = peak_rss(inplace[n](out))
+        else:
+            rss = peak_rss(tools[n](m, out))
+        os.unlink(out)
+        if rss > peak[n][0]:
+            peak[n] = (rss, os.path.basename(m))
 # Every module in one invocation, in place on a fresh copy (copied outside the timing).
 batch = {
     "gnu-strip-all": lambda fs: ["strip", "-g"] + fs,
@@ -264,10 +282,19 @@ for _ in range(runs):
             d = f"{work}/{k}"
             os.makedirs(d)
             copies.append(shutil.copy(m, d))
-        wall, rc, rss = spawn(argv(copies))
+        # The copies go to disk first: a tool that flushes should not pay for our setup.
+        os.sync()
+        wall, rc = spawn(argv(copies))
         once[n].append(wall)
-        once_rss[n] = max(once_rss[n], rss)
         once_rc[n] = max(once_rc[n], rc)
+for n, argv in batch.items():
+    shutil.rmtree(work)
+    copies = []
+    for k, m in enumerate(mods):
+        os.makedirs(f"{work}/{k}")
+        copies.append(shutil.copy(m, f"{work}/{k}"))
+    os.sync()
+    once_rss[n] = peak_rss(argv(copies))
 shutil.rmtree(work)
 med = {n: statistics.median(totals[n]) for n in names}
 per = {n: [statistics.median(t) for t in times[n]] for n in names}

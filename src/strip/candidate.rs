@@ -356,8 +356,8 @@ pub enum Durability {
     /// Flushed on another thread while the proof reads it, waited for before the rename
     /// (one file replacing its input).
     Each,
-    /// Writeback started now; [`Flushing::wait_on_disk`] finishes it in one pass over a
-    /// group of files, each before its own rename (several files in one invocation).
+    /// Writeback started now; [`flush_together`] finishes it for a group of files in one
+    /// pass, each before its own rename (several files in one invocation).
     Batch,
     /// Not flushed: `-o` to another path without `--fsync`, like `strip -o` (the input is
     /// never written, so a crash cannot cost it).
@@ -505,6 +505,46 @@ pub fn start_flush(temp: Temp, original: &Original, durability: Durability) -> R
         Durability::None => Flush::Done,
     };
     Ok(Flushing { temp, flush })
+}
+
+/// Puts a group of candidates whose writeback was started ([`Durability::Batch`]) on disk
+/// together: one `syncfs` per filesystem they are on (data and inodes written, the device's
+/// cache flushed once, instead of once per file), then each file's own writeback status,
+/// waited for (a failed write to that file fails it alone). A `syncfs` error fails every file
+/// on that filesystem. A file that fails is never renamed.
+pub fn flush_together(group: &mut [&mut Flushing]) -> Vec<Result<()>> {
+    use std::os::fd::AsRawFd;
+    let mut by_fs: std::collections::HashMap<u64, Option<i32>> = Default::default();
+    let mut one = |f: &mut Flushing| -> Result<()> {
+        if !matches!(f.flush, Flush::Started) {
+            return f.wait_on_disk();
+        }
+        let file = f.temp.as_file();
+        let dev = file
+            .metadata()
+            .map_err(|e| Error::io(f.temp.path(), e))?
+            .dev();
+        let fs_error = *by_fs.entry(dev).or_insert_with(|| {
+            // Safety: a valid descriptor; syncfs only writes back the filesystem's data.
+            let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+            (rc != 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        });
+        if let Some(errno) = fs_error {
+            let e = std::io::Error::from_raw_os_error(errno);
+            return Err(Error::io(f.temp.path(), e));
+        }
+        let all = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // Safety: a valid descriptor; offset and length 0 cover the whole file. Nothing is
+        // left to write after syncfs: this reports a writeback error of this file.
+        if unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, all) } != 0 {
+            return Err(Error::io(f.temp.path(), std::io::Error::last_os_error()));
+        }
+        f.flush = Flush::Done;
+        Ok(())
+    };
+    group.iter_mut().map(|f| one(f)).collect()
 }
 
 impl Flushing {

@@ -230,9 +230,10 @@ pub fn strip_file(
 /// Files prepared before one flush pass: bounds the descriptors held open at once.
 const BATCH: usize = 128;
 
-/// Strips several modules in place with one flush pass per group of files instead of one
-/// `fsync` each: every output is written and proven, then all are flushed, then each is
-/// renamed over its target, only after its own proof passed and its own flush succeeded.
+/// Strips several modules in place with one flush per group of files instead of one `fsync`
+/// each ([`candidate::flush_together`]): every output is written and proven, then all are
+/// flushed, then each is renamed over its target, only after its own proof passed and its
+/// own flush succeeded.
 /// `done` hears of every file, in order; its error ends the run (the files not yet renamed
 /// are left as they were).
 pub fn strip_files(
@@ -255,12 +256,20 @@ pub fn strip_files(
             .map(|path| prepare(path, req, kernel, Some(&mut swept)))
             .collect();
         let flushing = Instant::now();
-        for p in prepared.iter_mut() {
-            if let Ok(ready) = p {
-                if let Err(e) = ready.wait_on_disk() {
-                    *p = Err(e);
-                }
-            }
+        let mut waiting: Vec<(usize, &mut Flushing)> = prepared
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, &mut p.as_mut().ok()?.pending.as_mut()?.0)))
+            .collect();
+        let mut files: Vec<&mut Flushing> = waiting.iter_mut().map(|(_, f)| &mut **f).collect();
+        let flushed = candidate::flush_together(&mut files);
+        let failed: Vec<(usize, Error)> = waiting
+            .iter()
+            .zip(flushed)
+            .filter_map(|((i, _), r)| r.err().map(|e| (*i, e)))
+            .collect();
+        for (i, e) in failed {
+            prepared[i] = Err(e);
         }
         debug!(
             "{} files written and proven in {:.1} ms, flushed in {:.1} ms",
@@ -299,14 +308,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Waits until the output is on disk as the request asks.
-    fn wait_on_disk(&mut self) -> Result<()> {
-        match &mut self.pending {
-            Some((f, _)) => f.wait_on_disk(),
-            None => Ok(()),
-        }
-    }
-
     /// Renames the output over its target (after its flush) and says what happened.
     fn commit(self) -> Result<StripRecord> {
         let mut record = self.record;
