@@ -6,6 +6,9 @@
 #   a whole kernel with symbol checks: dkwrap verify --kernel-dir on Debian's ~4,000 6.1
 #           modules (scripts/corpus.sh --fetch) vs depmod -e -E Module.symvers on the same tree
 #           (targets: <= 0.5x depmod's wall time, <= 64 MiB peak);
+#   a distribution's debug modules: Debian's 1,138 unstripped 6.12 modules (-dbg package),
+#           one process per module (-o, and in place) and all in one invocation, for GNU strip,
+#           llvm-strip and dkwrap native (see the section at the end; issue 17's goals);
 # on the two huge modules (scripts/huge.sh: 68,050 sections with extended numbering; --dwarf:
 # 50 sections, ~95% debug information, shaped like nvidia-uvm.ko) and the largest x86-64
 # committed fixture.
@@ -14,7 +17,8 @@
 #
 # Usage: scripts/bench.sh [MODULE...]     (default: both huge modules + the largest fixture)
 # Env:   BENCH_RUNS (default 15; 0 skips the per-module part), BENCH_KERNEL_RUNS (default 5;
-#        0 skips the whole-kernel comparison), DKWRAP (default target/release/dkwrap, built if
+#        0 skips the whole-kernel comparison), BENCH_CORPUS_RUNS (default 3; 0 skips the debug
+#        modules' corpus; BENCH_CORPUS_PKG, DKWRAP_CORPUS_DBG: its package and cache), DKWRAP (default target/release/dkwrap, built if
 #        missing), DKWRAP_BASELINE (another dkwrap binary, e.g. the previous release: its native
 #        strip and verify run in the same table, rows `baseline-*`, to show a change costs nothing)
 set -euo pipefail
@@ -160,4 +164,159 @@ for cmd, ms in med.items():
 PY
     echo
 fi
-echo "machine: $(nproc) cores, $(uname -r); dkwrap $("$dkwrap" --version); runs: $runs, warm cache; JSON in $out/"
+# A distribution's debug modules, stripped the way dkms and Kbuild strip: one process per
+# module. Debian's linux-image-6.12.118+deb12-cloud-amd64-dbg (1,138 unstripped modules, 318 MB;
+# apt-get download, unpacked with dpkg -x into a cache outside the sources, never committed).
+#   - one process per module, every tool writing with -o into a fresh directory (the input is
+#     only read; no tool flushes: dkwrap's -o does not fsync without --fsync, like strip -o),
+#     the tools interleaved module by module so they share the cache and the machine's load;
+#     each output is removed after its run, outside the timing;
+#   - the same in place, on a copy made outside the timing (what dkms does): dkwrap replaces
+#     each module only once its output is proven and flushed;
+#   - every module in one invocation, in place on a fresh copy: dkwrap proves each output,
+#     flushes them together, then renames each (GNU strip and llvm-strip given the same list).
+# Wall time: median of the passes; per module: median over the passes, then the median over
+# the modules of dkwrap's time over GNU strip's; peak RSS: the largest of any one process
+# (wait4's ru_maxrss). Goals (issue 17): total and per-module median <= 1.0x GNU strip, one
+# invocation <= 0.5x GNU strip's one-per-module total, <= 16 MiB on any module.
+cruns=${BENCH_CORPUS_RUNS:-3}
+if [ "$cruns" -gt 0 ]; then
+    # shellcheck disable=SC2034 # read by lib.sh's dk_log
+    DK_SELF=bench
+    # shellcheck source=lib.sh
+    . "$repo/scripts/lib.sh"
+    dk_ensure_packages dpkg apt python3
+    pkg=${BENCH_CORPUS_PKG:-linux-image-6.12.118+deb12-cloud-amd64-dbg}
+    ccache=${DKWRAP_CORPUS_DBG:-$repo/target/corpus-dbg}
+    croot=$ccache/$pkg
+    if [ ! -f "$croot/.unpacked" ]; then
+        mkdir -p "$ccache/debs" "$croot"
+        dk_log "downloading $pkg (about 318 MB)"
+        (cd "$ccache/debs" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+        deb=$(ls "$ccache/debs/${pkg}_"*.deb 2>/dev/null | head -n 1)
+        [ -n "$deb" ] || dk_die "apt-get download $pkg failed (bookworm-backports or -security in the apt sources?)"
+        dpkg -x "$deb" "$croot"
+        touch "$croot/.unpacked"
+    fi
+    find "$croot" -name '*.ko' -type f | sort > "$tmp/corpus.list"
+    [ -s "$tmp/corpus.list" ] || dk_die "no .ko in $croot"
+    # Warm the page cache: every tool reads the inputs from memory.
+    xargs -a "$tmp/corpus.list" cat > /dev/null
+    python3 - "$tmp" "$cruns" "$dkwrap" "$out/corpus.json" <<'PY' | tee "$out/corpus.md"
+import json, os, shutil, statistics, subprocess, sys, time
+tmp, runs, dkwrap, json_out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mods = open(f"{tmp}/corpus.list").read().split()
+tools = {  # name: argv for (input, output); output None: in place
+    "gnu-strip": lambda i, o: ["strip", "-g", "-o", o, i],
+    "llvm-strip-19": lambda i, o: ["llvm-strip-19", "-g", "-o", o, i],
+    "dkwrap-native": lambda i, o: [dkwrap, "strip", "-q", "--strategy", "native", "-o", o, i],
+}
+inplace = {
+    "gnu-strip-inplace": lambda f: ["strip", "-g", f],
+    "dkwrap-native-inplace": lambda f: [dkwrap, "strip", "-q", "--strategy", "native", f],
+}
+quiet = [(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_WRONLY, 0) for fd in (1, 2)]
+def spawn(argv):
+    """Wall seconds and exit status of one process, its output discarded."""
+    t = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=quiet)
+    _, status = os.waitpid(pid, 0)
+    return time.perf_counter() - t, os.waitstatus_to_exitcode(status)
+def peak_rss(argv):
+    """Peak RSS in KiB, from /usr/bin/time (a child of this process would inherit our own
+    high-water mark through posix_spawn's shared address space)."""
+    with open(f"{tmp}/rss", "w"):
+        pass
+    spawn(["/usr/bin/time", "-f", "%M", "-o", f"{tmp}/rss"] + argv)
+    return int(open(f"{tmp}/rss").read().split()[-1])
+work = f"{tmp}/corpus-out"
+os.makedirs(work, exist_ok=True)
+names = list(tools) + list(inplace)
+times = {n: [[] for _ in mods] for n in names}
+totals = {n: [] for n in names}
+peak = {n: (0, "") for n in names}
+failed = {n: 0 for n in names}
+for _ in range(runs):
+    total = {n: 0.0 for n in names}
+    for k, m in enumerate(mods):
+        for n in names:
+            out = f"{work}/{k}.ko"
+            if n in inplace:
+                shutil.copyfile(m, out)
+                argv = inplace[n](out)
+            else:
+                argv = tools[n](m, out)
+            wall, rc = spawn(argv)
+            os.unlink(out)
+            times[n][k].append(wall)
+            total[n] += wall
+            failed[n] += rc != 0
+    for n in names:
+        totals[n].append(total[n])
+# Peak memory of every module, once, outside the timing.
+for k, m in enumerate(mods):
+    for n in names:
+        out = f"{work}/{k}.ko"
+        if n in inplace:
+            shutil.copyfile(m, out)
+            rss = peak_rss(inplace[n](out))
+        else:
+            rss = peak_rss(tools[n](m, out))
+        os.unlink(out)
+        if rss > peak[n][0]:
+            peak[n] = (rss, os.path.basename(m))
+# Every module in one invocation, in place on a fresh copy (copied outside the timing).
+batch = {
+    "gnu-strip-all": lambda fs: ["strip", "-g"] + fs,
+    "llvm-strip-19-all": lambda fs: ["llvm-strip-19", "-g"] + fs,
+    "dkwrap-native-all": lambda fs: [dkwrap, "strip", "-q", "--strategy", "native"] + fs,
+}
+once = {n: [] for n in batch}
+once_rss = {n: 0 for n in batch}
+once_rc = {n: 0 for n in batch}
+for _ in range(runs):
+    for n, argv in batch.items():
+        shutil.rmtree(work)
+        copies = []
+        for k, m in enumerate(mods):
+            d = f"{work}/{k}"
+            os.makedirs(d)
+            copies.append(shutil.copy(m, d))
+        # The copies go to disk first: a tool that flushes should not pay for our setup.
+        os.sync()
+        wall, rc = spawn(argv(copies))
+        once[n].append(wall)
+        once_rc[n] = max(once_rc[n], rc)
+for n, argv in batch.items():
+    shutil.rmtree(work)
+    copies = []
+    for k, m in enumerate(mods):
+        os.makedirs(f"{work}/{k}")
+        copies.append(shutil.copy(m, f"{work}/{k}"))
+    os.sync()
+    once_rss[n] = peak_rss(argv(copies))
+shutil.rmtree(work)
+med = {n: statistics.median(totals[n]) for n in names}
+per = {n: [statistics.median(t) for t in times[n]] for n in names}
+gnu = med["gnu-strip"]
+def ratio(n, base):
+    return statistics.median(a / b for a, b in zip(per[n], per[base]))
+print(f"| corpus: {len(mods)} modules, one process per module | total s | x GNU strip | per-module median ms | per-module median x GNU strip | peak RSS MiB (module) | failed |")
+print("|---|---|---|---|---|---|---|")
+for n in names:
+    base = "gnu-strip-inplace" if n in inplace else "gnu-strip"
+    print(f"| {n} | {med[n]:.2f} | {med[n] / med[base]:.2f} | {statistics.median(per[n]) * 1000:.2f} | {ratio(n, base):.2f} | {peak[n][0] / 1024:.1f} ({peak[n][1]}) | {failed[n]} |")
+print()
+print(f"| corpus: {len(mods)} modules in one invocation, in place | s | x GNU strip one per module | peak RSS MiB | exit |")
+print("|---|---|---|---|---|")
+for n in batch:
+    m = statistics.median(once[n])
+    print(f"| {n} | {m:.2f} | {m / gnu:.2f} | {once_rss[n] / 1024:.1f} | {once_rc[n]} |")
+json.dump({"modules": len(mods), "runs": runs, "per_process_totals_s": totals,
+           "per_module_median_s": per, "peak_rss_kib": peak, "failed": failed,
+           "one_invocation_s": once, "one_invocation_rss_kib": once_rss},
+          open(json_out, "w"))
+PY
+    echo
+fi
+echo "machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); dkwrap $("$dkwrap" --version); runs: $runs, warm cache; JSON in $out/"

@@ -33,7 +33,7 @@ export TZ=UTC
 # Packages the scripts need on a fresh Debian bookworm machine.
 DK_APT_PACKAGES=(make gcc g++ binutils clang-19 lld-19 llvm-19 bc flex bison
     libelf-dev libssl-dev dkms elfutils zstd xz-utils gzip kmod time openssl
-    perl python3 cpio rsync linux-source-6.1)
+    perl python3 cpio rsync linux-source-6.1 strace)
 
 dk_log() { printf '[%s] %s\n' "${DK_SELF:-dkwrap}" "$*" >&2; }
 dk_die() { printf '[%s] ERROR: %s\n' "${DK_SELF:-dkwrap}" "$*" >&2; exit 1; }

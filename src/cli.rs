@@ -48,6 +48,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand's arguments are built only when it runs: dkms and Kbuild start
+// `dkwrap strip` once per module, and building every command's arguments costs each start.
+#[command(defer = true)]
 pub enum Command {
     /// Tell which compiler, linker and LTO mode built a kernel, and which tools match it.
     Detect(DetectArgs),
@@ -87,7 +90,9 @@ pub enum Command {
     Dkms(DkmsArgs),
 }
 
-/// Which kernel to act for. Without any, the running kernel.
+// Which kernel to act for. Without any, the running kernel. (A plain comment: a doc comment
+// here would become the `about` of every command that flattens it, its arguments being
+// built after the command's own `about` under `defer`.)
 #[derive(Debug, Clone, Args)]
 pub struct KernelArgs {
     /// Kernel release (uses /lib/modules/KVER/build, /boot/config-KVER, /proc/config.gz).
@@ -175,9 +180,14 @@ pub struct StripArgs {
     /// Remove debugging sections only (the only mode; accepted for compatibility).
     #[arg(short = 'g', long = "strip-debug")]
     pub strip_debug: bool,
-    /// Write the result here instead of replacing FILE (only with one FILE).
+    /// Write the result here instead of replacing FILE (only with one FILE). FILE is only
+    /// read; like `strip -o`, OUT is not flushed to disk unless --fsync is given.
     #[arg(short = 'o', value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// With -o: flush OUT to disk before it takes its name. (Replacing FILE in place always
+    /// flushes: one file on its own, several in one pass before their renames.)
+    #[arg(long, requires = "output")]
+    pub fsync: bool,
     #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
     pub strategy: StrategyArg,
     #[command(flatten)]
@@ -346,7 +356,8 @@ pub struct ExplainArgs {
     pub json: bool,
 }
 
-/// `verify --boot`: load the modules into a real kernel in a VM.
+// `verify --boot`: load the modules into a real kernel in a VM. (A plain comment: see
+// KernelArgs.)
 #[derive(Debug, Clone, Args)]
 pub struct BootArgs {
     /// Also boot this kernel image (e.g. /boot/vmlinuz-KVER) under qemu and load the modules
@@ -367,7 +378,7 @@ pub struct BootArgs {
     pub boot_timeout: u64,
 }
 
-/// `dkwrap completions SHELL`.
+// `dkwrap completions SHELL`. (A plain comment: see KernelArgs.)
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
@@ -375,7 +386,7 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Hidden: `dkwrap man --out DIR` (packaging), `dkwrap man [SUBCOMMAND] | man -l -`.
+// Hidden: `dkwrap man --out DIR` (packaging), `dkwrap man [SUBCOMMAND] | man -l -`. (A plain comment: see KernelArgs.)
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// Write every page (dkwrap.1, dkwrap-strip.1, ...) into this directory.
@@ -386,7 +397,7 @@ pub struct ManArgs {
     pub page: Vec<String>,
 }
 
-/// `dkwrap dkms ACTION`.
+// `dkwrap dkms ACTION`. (A plain comment: see KernelArgs.)
 #[derive(Debug, Args)]
 pub struct DkmsArgs {
     #[command(subcommand)]

@@ -257,6 +257,8 @@ pub fn strip_and_resign(
     let staged_opts = crate::strip::StripRequest {
         allow_unsign: true,
         output: Some(staged.to_path_buf()),
+        // sign-file rewrites the staged file: it is flushed once signed (below).
+        fsync_output: false,
         ..opts.clone()
     };
     let mut record = crate::strip::strip_file(path, &staged_opts, kernel)?;
@@ -281,6 +283,11 @@ pub fn strip_and_resign(
                 ),
             })
         }
+    }
+    if opts.output.is_none() || opts.fsync_output {
+        std::fs::File::open(&staged)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&staged, e))?;
     }
     staged.persist(&target).map_err(|e| Error::StripFailed {
         path: target.clone(),

@@ -679,3 +679,225 @@ fn native_proof_fuzz_regressions_are_refused_or_proven_without_panic() {
         dir.display()
     );
 }
+
+/// The module refused by the rewriter above: a name table whose name is a debug name.
+fn refused_by_the_rewriter(dir: &Path, name: &str) -> std::path::PathBuf {
+    let target = copy_to(&fixture("basic-thinlto.ko"), dir, name);
+    let mut data = std::fs::read(&target).unwrap();
+    let (debug_hdr, _, _) = section_header_of(&data, b".debug_str");
+    let (names_hdr, _, _) = section_header_of(&data, b".shstrtab");
+    let debug_name = data[debug_hdr..debug_hdr + 4].to_vec();
+    data[names_hdr..names_hdr + 4].copy_from_slice(&debug_name);
+    std::fs::write(&target, &data).unwrap();
+    target
+}
+
+fn assert_proven_against(stripped: &Path, original: &Path) {
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(original)
+        .arg(stripped));
+    assert_eq!(
+        code(&out),
+        exit::OK,
+        "{}: {}",
+        stripped.display(),
+        text(&out)
+    );
+}
+
+/// Several files in one run are written and proven, flushed together, then each renamed:
+/// every good module is replaced by its proven output, and a module whose strip fails (not
+/// ELF, refused by the rewriter) is left byte for byte as it was, in the same batch.
+#[test]
+fn several_files_in_one_run_are_each_proven_then_replaced_and_failures_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let good = [
+        "basic-gcc.ko",
+        "basic-thinlto.ko",
+        "modeset-like-clang-nolto.ko",
+        "basic-thinlto.ko.zst",
+    ];
+    let targets: Vec<_> = good.iter().map(|n| copy_to(&fixture(n), dir, n)).collect();
+    let garbage = dir.join("garbage.ko");
+    std::fs::write(&garbage, b"not an ELF module at all").unwrap();
+    let refused = refused_by_the_rewriter(dir, "refused.ko");
+    let refused_bytes = std::fs::read(&refused).unwrap();
+    let files = [
+        &targets[0],
+        &garbage,
+        &targets[1],
+        &refused,
+        &targets[2],
+        &targets[3],
+    ];
+    let out = run(dkwrap()
+        .args(["strip", "-g", "--strategy", "native", "--json"])
+        .args(files));
+    assert_ne!(code(&out), exit::OK, "the garbage file fails the run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = v.as_array().expect("one record per file");
+    assert_eq!(records.len(), files.len(), "{}", text(&out));
+    for (name, target) in good.iter().zip(&targets) {
+        let r = records
+            .iter()
+            .find(|r| r["path"].as_str() == target.to_str())
+            .unwrap();
+        assert_eq!(r["ok"], true, "{name}: {}", text(&out));
+        assert_eq!(r["strategy"], "native", "{name}");
+        let original = fixture(&name.replace(".zst", ""));
+        let plain = dir.join(format!("{name}.plain"));
+        let bytes = std::fs::read(target).unwrap();
+        match name.ends_with(".zst") {
+            true => std::fs::write(&plain, zstd::decode_all(&bytes[..]).unwrap()).unwrap(),
+            false => std::fs::write(&plain, &bytes).unwrap(),
+        }
+        assert!(bytes.len() < std::fs::metadata(fixture(name)).unwrap().len() as usize);
+        assert_proven_against(&plain, &original);
+    }
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        b"not an ELF module at all"
+    );
+    assert_eq!(records[1]["ok"], false);
+    assert_eq!(
+        std::fs::read(&refused).unwrap(),
+        refused_bytes,
+        "left as it was"
+    );
+    assert_eq!(records[3]["strategy"], "skip");
+    assert_eq!(dkwrap_leftovers(dir), Vec::<String>::new());
+}
+
+/// The system calls of a strip, in order (strace, a real tracer).
+fn traced(args: &[&std::ffi::OsStr]) -> (std::process::Output, Vec<String>) {
+    let strace = which(Path::new("strace")).expect("strace (scripts/lib.sh installs it)");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let out = run(std::process::Command::new(strace)
+        .args(["-f", "-qq", "-e"])
+        .arg("trace=fsync,fdatasync,syncfs,sync,sync_file_range,linkat,rename,renameat,renameat2")
+        .arg("-o")
+        .arg(log.path())
+        .arg(env!("CARGO_BIN_EXE_dkwrap"))
+        .args(args));
+    let calls = std::fs::read_to_string(log.path())
+        .unwrap()
+        .lines()
+        // "PID call(args) = rc": drop the pid.
+        .map(|l| {
+            let call = l.split_once(' ').map_or(l, |(_, c)| c);
+            call.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    (out, calls)
+}
+
+/// Calls that put data on disk (starting writeback does not).
+fn flushes(calls: &[String]) -> usize {
+    calls
+        .iter()
+        .filter(|c| {
+            ["fsync(", "fdatasync(", "syncfs(", "sync("]
+                .iter()
+                .any(|f| c.starts_with(f))
+                || c.contains("WAIT_AFTER")
+        })
+        .count()
+}
+
+/// Replacing several modules in one run: the filesystem is flushed once (syncfs) before the
+/// first rename, and each output's own writeback was waited for, without error, before it
+/// was linked and renamed.
+/// `-o` to a new path flushes nothing unless --fsync asks; `-o` onto the input flushes.
+#[test]
+fn each_output_is_on_disk_before_its_rename_and_o_flushes_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let names = ["a.ko", "b.ko", "c.ko"];
+    let targets: Vec<_> = names
+        .iter()
+        .map(|n| copy_to(&fixture("basic-gcc.ko"), dir, n))
+        .collect();
+    let mut args: Vec<&std::ffi::OsStr> = ["strip", "--strategy", "native"]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    args.extend(targets.iter().map(|t| t.as_os_str()));
+    let (out, calls) = traced(&args);
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    let renames: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].starts_with("rename"))
+        .collect();
+    assert_eq!(renames.len(), names.len(), "{calls:#?}");
+    let syncfs: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].starts_with("syncfs(") && calls[i].ends_with("= 0"))
+        .collect();
+    assert_eq!(syncfs.len(), 1, "one flush for the group: {calls:#?}");
+    assert!(syncfs[0] < renames[0], "{calls:#?}");
+    assert!(!calls.iter().any(|c| c.starts_with("fsync(")), "{calls:#?}");
+    // An output is linked from /proc/self/fd/N (anonymous) or renamed from its name: its
+    // own writeback was waited for after the syncfs, and before its link or rename.
+    let waited = |fd: &str| {
+        calls.iter().position(|c| {
+            c.starts_with(&format!("sync_file_range({fd}, 0, 0, "))
+                && c.contains("WAIT_AFTER")
+                && c.ends_with("= 0")
+        })
+    };
+    let links: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].starts_with("linkat("))
+        .collect();
+    for &l in &links {
+        let fd = calls[l]
+            .split("/proc/self/fd/")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("linkat names the descriptor");
+        let w = waited(fd).unwrap_or_else(|| panic!("fd {fd} never waited for: {calls:#?}"));
+        assert!(syncfs[0] < w && w < l, "{calls:#?}");
+    }
+    if links.is_empty() {
+        eprintln!("no O_TMPFILE here: named temporary files were renamed");
+        let waits = calls.iter().filter(|c| c.contains("WAIT_AFTER")).count();
+        assert_eq!(waits, names.len(), "{calls:#?}");
+    }
+    for t in &targets {
+        assert_proven_against(t, &fixture("basic-gcc.ko"));
+    }
+
+    let input = fixture("basic-gcc.ko");
+    let out_path = dir.join("out.ko");
+    let o_args = |extra: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> = ["strip", "--strategy", "native"]
+            .iter()
+            .chain(extra)
+            .map(Into::into)
+            .collect();
+        v.extend(["-o".into(), out_path.clone().into(), input.clone().into()]);
+        v
+    };
+    for (extra, want) in [(&[][..], 0), (&["--fsync"][..], 1)] {
+        let _ = std::fs::remove_file(&out_path);
+        let a = o_args(extra);
+        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+        let (out, calls) = traced(&refs);
+        assert_eq!(code(&out), exit::OK, "{}", text(&out));
+        assert_eq!(flushes(&calls), want, "-o {extra:?}: {calls:#?}");
+        assert_proven_against(&out_path, &input);
+    }
+    // -o naming the input itself replaces it: flushed as any replacement is.
+    let same = copy_to(&input, dir, "same.ko");
+    let (out, calls) = traced(&[
+        "strip".as_ref(),
+        "--strategy".as_ref(),
+        "native".as_ref(),
+        "-o".as_ref(),
+        same.as_os_str(),
+        same.as_os_str(),
+    ]);
+    assert_eq!(code(&out), exit::OK, "{}", text(&out));
+    assert_eq!(flushes(&calls), 1, "{calls:#?}");
+    assert_proven_against(&same, &input);
+}

@@ -173,6 +173,8 @@ fn strip_module(name: &str, req: &DropinStrip, file: &Path, ui: &Ui) -> i32 {
         strategy: crate::strip::Strategy::Auto,
         allow_unsign: false,
         output: req.output.clone(),
+        // Like the strip it stands in for: `-o` to another file is not flushed.
+        fsync_output: false,
         record_hashes: false,
         cross_check: false,
     };

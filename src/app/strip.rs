@@ -21,17 +21,14 @@ pub fn run(args: &StripArgs, ui: &Ui) -> Result<i32> {
         strategy: args.strategy.into(),
         allow_unsign: args.allow_unsign,
         output: args.output.clone(),
+        fsync_output: args.fsync,
         record_hashes: args.json || args.manifest.is_some(),
         cross_check: false,
     };
     let resign = args.resign.then(|| resign_setup(args, kernel.as_ref()));
     let mut tally = Tally::default();
     let mut records = Vec::new();
-    for file in &args.files {
-        let result = match &resign {
-            None => crate::strip::strip_file(file, &req, kernel.as_ref()),
-            Some(how) => strip_and_resign(ui, file, &req, kernel.as_ref(), how),
-        };
+    let mut report = |file: &Path, result: Result<StripRecord>| -> Result<()> {
         let record = ModuleRecord::new(file, &result, req.strategy, false);
         let code = match (&result, &record.error) {
             (Err(e), _) => e.exit_code(),
@@ -46,6 +43,16 @@ pub fn run(args: &StripArgs, ui: &Ui) -> Result<i32> {
             append_manifest(m, &record)?;
         }
         records.push(record);
+        Ok(())
+    };
+    match &resign {
+        // Several files: written and proven, flushed together, then each renamed.
+        None => crate::strip::strip_files(&args.files, &req, kernel.as_ref(), &mut report)?,
+        Some(how) => {
+            for file in &args.files {
+                report(file, strip_and_resign(ui, file, &req, kernel.as_ref(), how))?;
+            }
+        }
     }
     if args.json {
         crate::output::print_json(&records)?;

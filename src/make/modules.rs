@@ -88,6 +88,7 @@ pub fn strip_built(path: &Path, strategy: Strategy, kernel: &KernelTarget) -> Re
         // from being dropped silently.
         allow_unsign: false,
         output: None,
+        fsync_output: false,
         record_hashes: true,
         cross_check: true,
     };

@@ -350,13 +350,35 @@ impl Write for WritebackAsWritten<'_> {
     }
 }
 
-/// A temporary file on its way to replacing the target: it has the original's owner, mode
-/// and extended attributes, and is being flushed to disk on another thread.
-pub struct Flushing {
-    pub temp: Temp,
-    flush: std::thread::JoinHandle<std::io::Result<()>>,
+/// When a kept output must be on disk: before it takes its name, or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Flushed on another thread while the proof reads it, waited for before the rename
+    /// (one file replacing its input).
+    Each,
+    /// Writeback started now; [`flush_together`] finishes it for a group of files in one
+    /// pass, each before its own rename (several files in one invocation).
+    Batch,
+    /// Not flushed: `-o` to another path without `--fsync`, like `strip -o` (the input is
+    /// never written, so a crash cannot cost it).
+    None,
 }
 
+/// How far a candidate's flush has gone.
+enum Flush {
+    Thread(std::thread::JoinHandle<std::io::Result<()>>),
+    /// `sync_file_range(WRITE)` started; an fsync finishes it.
+    Started,
+    /// Nothing to wait for: on disk already, or not asked to be.
+    Done,
+}
+
+/// A temporary file on its way to replacing the target: it has the original's owner, mode
+/// and extended attributes, and is on its way to disk as its [`Durability`] says.
+pub struct Flushing {
+    pub temp: Temp,
+    flush: Flush,
+}
 /// What a replacement keeps of the file it replaces.
 #[derive(Debug)]
 pub struct Original {
@@ -383,14 +405,28 @@ fn read_xattrs(path: &Path) -> Vec<(std::ffi::CString, Vec<u8>)> {
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return Vec::new();
     };
-    let mut names = vec![0u8; 64 << 10];
-    // Safety: the buffer is valid for its length; the path is NUL-terminated.
-    let n = unsafe { libc::listxattr(c_path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    let Ok(n) = usize::try_from(n) else {
+    // Most modules have none: ask for the list's size first and allocate only what it needs.
+    // Safety: a NUL-terminated path; size 0 asks only for the length (nothing is written).
+    let needed = unsafe { libc::listxattr(c_path.as_ptr(), std::ptr::null_mut(), 0) };
+    if needed <= 0 {
+        return Vec::new();
+    }
+    // Room for attributes added between the calls: the size asked for, then the most a
+    // listing can be (64 KiB) if that was outgrown.
+    let list = |size: usize| {
+        let mut names = vec![0u8; size];
+        // Safety: the buffer is valid for its length; the path is NUL-terminated.
+        let n = unsafe { libc::listxattr(c_path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+        usize::try_from(n).ok().map(|n| {
+            names.truncate(n);
+            names
+        })
+    };
+    let Some(names) = list(needed as usize + 1024).or_else(|| list(64 << 10)) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let Ok(name) = std::ffi::CString::new(name) else {
             continue;
         };
@@ -424,7 +460,7 @@ fn read_xattrs(path: &Path) -> Vec<(std::ffi::CString, Vec<u8>)> {
 /// setgid), then its extended attributes (a chown drops `security.capability`), and starts
 /// flushing it to disk, so that the disk works while the proof reads the file. An
 /// attribute the filesystem or the process's privileges refuse is logged with why.
-pub fn start_flush(temp: Temp, original: &Original) -> Result<Flushing> {
+pub fn start_flush(temp: Temp, original: &Original, durability: Durability) -> Result<Flushing> {
     use std::os::fd::AsRawFd;
     let file: &File = temp.as_file();
     // Ownership: only root can give a file away; as another user the file is already ours.
@@ -455,19 +491,80 @@ pub fn start_flush(temp: Temp, original: &Original) -> Result<Flushing> {
             );
         }
     }
-    let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;
-    let flush = std::thread::spawn(move || handle.sync_all());
+    let flush = match durability {
+        Durability::Each => {
+            let handle = file.try_clone().map_err(|e| Error::io(temp.path(), e))?;
+            Flush::Thread(std::thread::spawn(move || handle.sync_all()))
+        }
+        Durability::Batch => {
+            // Safety: a valid descriptor; offset 0 and length 0 mean the whole file, and
+            // SYNC_FILE_RANGE_WRITE only starts writeback. A hint: the fsync does the work.
+            unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+            Flush::Started
+        }
+        Durability::None => Flush::Done,
+    };
     Ok(Flushing { temp, flush })
 }
 
+/// Puts a group of candidates whose writeback was started ([`Durability::Batch`]) on disk
+/// together: one `syncfs` per filesystem they are on (data and inodes written, the device's
+/// cache flushed once, instead of once per file), then each file's own writeback status,
+/// waited for (a failed write to that file fails it alone). A `syncfs` error fails every file
+/// on that filesystem. A file that fails is never renamed.
+pub fn flush_together(group: &mut [&mut Flushing]) -> Vec<Result<()>> {
+    use std::os::fd::AsRawFd;
+    let mut by_fs: std::collections::HashMap<u64, Option<i32>> = Default::default();
+    let mut one = |f: &mut Flushing| -> Result<()> {
+        if !matches!(f.flush, Flush::Started) {
+            return f.wait_on_disk();
+        }
+        let file = f.temp.as_file();
+        let dev = file
+            .metadata()
+            .map_err(|e| Error::io(f.temp.path(), e))?
+            .dev();
+        let fs_error = *by_fs.entry(dev).or_insert_with(|| {
+            // Safety: a valid descriptor; syncfs only writes back the filesystem's data.
+            let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+            (rc != 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        });
+        if let Some(errno) = fs_error {
+            let e = std::io::Error::from_raw_os_error(errno);
+            return Err(Error::io(f.temp.path(), e));
+        }
+        let all = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // Safety: a valid descriptor; offset and length 0 cover the whole file. Nothing is
+        // left to write after syncfs: this reports a writeback error of this file.
+        if unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, all) } != 0 {
+            return Err(Error::io(f.temp.path(), std::io::Error::last_os_error()));
+        }
+        f.flush = Flush::Done;
+        Ok(())
+    };
+    group.iter_mut().map(|f| one(f)).collect()
+}
+
 impl Flushing {
-    /// Waits until the file is on disk, then renames it over the target.
-    pub fn commit(self, target: &Path) -> Result<()> {
-        let flushed = self
-            .flush
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")));
-        flushed.map_err(|e| Error::io(self.temp.path(), e))?;
+    /// Waits until the file is on disk (a no-op when its durability asks for none). A
+    /// failure leaves the temporary file unnamed: the target is never replaced by it.
+    pub fn wait_on_disk(&mut self) -> Result<()> {
+        let flushed = match std::mem::replace(&mut self.flush, Flush::Done) {
+            Flush::Thread(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked"))),
+            Flush::Started => self.temp.as_file().sync_all(),
+            Flush::Done => Ok(()),
+        };
+        flushed.map_err(|e| Error::io(self.temp.path(), e))
+    }
+
+    /// Waits until the file is on disk as its durability asks, then renames it over the
+    /// target.
+    pub fn commit(mut self, target: &Path) -> Result<()> {
+        self.wait_on_disk()?;
         self.temp
             .persist(target)
             .map_err(|e| match crate::error::is_no_space(&e) {

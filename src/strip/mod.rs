@@ -29,7 +29,7 @@ use crate::modfile::ModuleFile;
 use crate::target::KernelTarget;
 use crate::toolchain::{self, Tool};
 use crate::verify::{self, Expectations};
-use candidate::Flushing;
+use candidate::{Durability, Flushing};
 
 /// How to strip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,6 +79,9 @@ pub struct StripRequest {
     pub allow_unsign: bool,
     /// Write here instead of replacing the input.
     pub output: Option<PathBuf>,
+    /// With `output`: flush it to disk before it takes its name. Replacing the input (no
+    /// `output`, or an `output` that is the input itself) always flushes.
+    pub fsync_output: bool,
     /// Compute sha256 before and after (for --manifest and --json; costs a read of both files).
     pub record_hashes: bool,
     /// Also read the kept output with the second ELF parser (what `verify` does).
@@ -201,10 +204,12 @@ struct Job<'a> {
     meta: fs::Metadata,
     /// Where candidates are written: the output's directory, so the rename is atomic.
     dir: PathBuf,
-    /// The clang major whose llvm-strip to use.
-    llvm_major: Option<u32>,
+    /// The target kernel's facts, when one was named (else the module's `.comment` decides).
+    facts: Option<&'a KernelFacts>,
     expect: Expectations<'a>,
     req: &'a StripRequest,
+    /// When the kept output reaches the disk.
+    durability: Durability,
 }
 
 /// A proven output (none for skip) and the loader's findings on what will be left.
@@ -219,6 +224,147 @@ pub fn strip_file(
     req: &StripRequest,
     kernel: Option<&KernelTarget>,
 ) -> Result<StripRecord> {
+    prepare(path, req, kernel, None)?.commit()
+}
+
+/// Files prepared before one flush pass: bounds the descriptors held open at once.
+const BATCH: usize = 128;
+
+/// Strips several modules in place with one flush per group of files instead of one `fsync`
+/// each ([`candidate::flush_together`]): every output is written and proven, then all are
+/// flushed, then each is renamed over its target, only after its own proof passed and its
+/// own flush succeeded.
+/// `done` hears of every file, in order; its error ends the run (the files not yet renamed
+/// are left as they were).
+pub fn strip_files(
+    paths: &[PathBuf],
+    req: &StripRequest,
+    kernel: Option<&KernelTarget>,
+    mut done: impl FnMut(&Path, Result<StripRecord>) -> Result<()>,
+) -> Result<()> {
+    if paths.len() < 2 || req.output.is_some() {
+        for path in paths {
+            done(path, strip_file(path, req, kernel))?;
+        }
+        return Ok(());
+    }
+    let mut swept = std::collections::HashSet::new();
+    for group in paths.chunks(BATCH) {
+        let flush_started = Instant::now();
+        let mut prepared: Vec<Result<Prepared>> = group
+            .iter()
+            .map(|path| prepare(path, req, kernel, Some(&mut swept)))
+            .collect();
+        let flushing = Instant::now();
+        let mut waiting: Vec<(usize, &mut Flushing)> = prepared
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, &mut p.as_mut().ok()?.pending.as_mut()?.0)))
+            .collect();
+        let mut files: Vec<&mut Flushing> = waiting.iter_mut().map(|(_, f)| &mut **f).collect();
+        let flushed = candidate::flush_together(&mut files);
+        let failed: Vec<(usize, Error)> = waiting
+            .iter()
+            .zip(flushed)
+            .filter_map(|((i, _), r)| r.err().map(|e| (*i, e)))
+            .collect();
+        for (i, e) in failed {
+            prepared[i] = Err(e);
+        }
+        debug!(
+            "{} files written and proven in {:.1} ms, flushed in {:.1} ms",
+            group.len(),
+            (flushing - flush_started).as_secs_f64() * 1000.0,
+            flushing.elapsed().as_secs_f64() * 1000.0
+        );
+        for (path, p) in group.iter().zip(prepared) {
+            done(path, p.and_then(Prepared::commit))?;
+        }
+    }
+    Ok(())
+}
+
+/// When the kept output must reach the disk: before its rename when it replaces the input
+/// (one file flushed on its own, several in one pass), and for `-o` only with `--fsync`.
+fn durability_for(req: &StripRequest, input: &fs::Metadata, batched: bool) -> Durability {
+    use std::os::unix::fs::MetadataExt;
+    let replaces_input = match &req.output {
+        None => true,
+        // `-o FILE FILE` (or a link to it) replaces the input all the same.
+        Some(o) => fs::metadata(o).is_ok_and(|m| m.dev() == input.dev() && m.ino() == input.ino()),
+    };
+    match (replaces_input || req.fsync_output, batched) {
+        (false, _) => Durability::None,
+        (true, false) => Durability::Each,
+        (true, true) => Durability::Batch,
+    }
+}
+
+/// A proven output (or a module left as it was) waiting for its rename.
+pub struct Prepared {
+    record: StripRecord,
+    pending: Option<(Flushing, PathBuf)>,
+    /// The replaced input as it was read (replacing in place only).
+    read_as: Option<FileIdentity>,
+    started: Instant,
+}
+
+/// What tells that another program wrote a file: device, inode, size, modification time.
+type FileIdentity = (u64, u64, u64, i64, i64);
+
+fn identity(m: &fs::Metadata) -> FileIdentity {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec())
+}
+
+/// What was proven is a stripped copy of the target as it was read: if another program
+/// wrote the target since (a concurrent build, a package update), replacing it would undo
+/// that write, so nothing is replaced.
+fn refuse_if_changed(path: &Path, read_as: FileIdentity) -> Result<()> {
+    let now = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if identity(&now) == read_as {
+        return Ok(());
+    }
+    Err(Error::Unreadable {
+        path: path.to_path_buf(),
+        reason: format!(
+            "another program changed the file while it was being stripped ({} bytes, now {}); nothing was replaced",
+            read_as.2,
+            now.len()
+        ),
+    })
+}
+
+impl Prepared {
+    /// Renames the output over its target (after its flush) and says what happened.
+    fn commit(self) -> Result<StripRecord> {
+        let mut record = self.record;
+        if let Some((flushing, target)) = self.pending {
+            let flush_started = Instant::now();
+            if let Some(read_as) = self.read_as {
+                refuse_if_changed(&record.path, read_as)?;
+            }
+            flushing.commit(&target)?;
+            debug!(
+                file = %record.path.display(),
+                "on disk and renamed in {:.2} ms",
+                flush_started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        record.elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        Ok(record)
+    }
+}
+
+/// Writes and proves one module's output; nothing is renamed yet. `batch`: the caller
+/// flushes a group of outputs together before committing each, and these directories have
+/// been swept of dead runs' temporary files already.
+fn prepare(
+    path: &Path,
+    req: &StripRequest,
+    kernel: Option<&KernelTarget>,
+    batch: Option<&mut std::collections::HashSet<PathBuf>>,
+) -> Result<Prepared> {
     let started = Instant::now();
     // A symlink: strip the file it points to, keep the link.
     let output_path = match &req.output {
@@ -228,6 +374,7 @@ pub fn strip_file(
     let module = ModuleFile::open(path)?;
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
     refuse_hard_links(path, &meta, req)?;
+    let meta_for_durability = meta.clone();
     let original_file = candidate::Original::read(path)?;
     if module.signature.is_some() && !req.allow_unsign {
         return Err(Error::SignedModule {
@@ -251,10 +398,10 @@ pub fn strip_file(
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf(),
-        llvm_major: compiler_of(&original, facts)
-            .and_then(|(f, m)| (f == CompilerFamily::Clang).then_some(m).flatten()),
+        facts,
         expect: Expectations::for_kernel(kernel),
         req,
+        durability: durability_for(req, &meta_for_durability, batch.is_some()),
     };
     // Checked before anything is written: a temporary file there could not be removed.
     for (what, p) in [
@@ -271,7 +418,14 @@ pub fn strip_file(
             });
         }
     }
-    let swept = crate::cleanup::sweep_stale(&job.dir);
+    let sweep_here = match batch {
+        Some(swept) => swept.insert(job.dir.clone()),
+        None => true,
+    };
+    let swept = match sweep_here {
+        true => crate::cleanup::sweep_stale(&job.dir),
+        false => 0,
+    };
     if swept > 0 {
         info!(dir = %job.dir.display(), "removed {swept} temporary files of killed dkwrap runs");
     }
@@ -310,9 +464,23 @@ pub fn strip_file(
         };
         attempts.push(attempt);
         if let Some(kept) = kept {
-            let mut record = job.finish(kept, strategy, attempts, &output_path, sha_before)?;
-            record.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            return Ok(record);
+            let (record, pending) = job.finish(kept, strategy, attempts, sha_before)?;
+            debug!(
+                file = %path.display(),
+                "{} written and proven in {:.2} ms",
+                strategy.name(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            return Ok(Prepared {
+                record,
+                pending: pending.map(|f| (f, output_path)),
+                read_as: req
+                    .output
+                    .as_deref()
+                    .is_none_or(|o| o == path)
+                    .then(|| identity(&job.meta)),
+                started,
+            });
         }
     }
     // Unreachable in practice: skip ends every chain and is always kept.
@@ -379,8 +547,13 @@ impl Job<'_> {
             attempt.reason = Some(reason);
             return Ok((attempt, None));
         }
-        // The disk writes the candidate while the proof reads it.
-        let candidate = candidate::start_flush(candidate, &self.original_file)?;
+        // The disk writes the candidate while the proof reads it. A compressed module's
+        // plain candidate never lands: only its recompressed copy is flushed.
+        let durability = match self.module.compression {
+            Some(_) => Durability::None,
+            None => self.durability,
+        };
+        let candidate = candidate::start_flush(candidate, &self.original_file, durability)?;
         let verdict = candidate::map(&candidate.temp.path())
             .map_err(|e| format!("cannot read the output back: {e}"))
             .and_then(|bytes| self.prove(&bytes));
@@ -429,7 +602,10 @@ impl Job<'_> {
         attempt: &mut Attempt,
     ) -> Result<std::result::Result<(), String>> {
         let tool = if strategy == Strategy::Llvm {
-            find_llvm_strip(self.llvm_major)
+            // The clang major whose llvm-strip to use: looked up only when it will run.
+            let major = compiler_of(self.original, self.facts)
+                .and_then(|(f, m)| (f == CompilerFamily::Clang).then_some(m).flatten());
+            find_llvm_strip(major)
         } else {
             toolchain::find_gnu_strip(Arch::host())
         };
@@ -507,15 +683,15 @@ impl Job<'_> {
         findings
     }
 
-    /// Puts the kept output in place (recompressed like the input) and says what happened.
+    /// Readies the kept output (recompressed like the input) for its rename, and says what
+    /// happened.
     fn finish(
         &self,
         kept: Kept,
         strategy: Strategy,
         attempts: Vec<Attempt>,
-        output_path: &Path,
         sha_before: Option<String>,
-    ) -> Result<StripRecord> {
+    ) -> Result<(StripRecord, Option<Flushing>)> {
         let accepted = attempts.last();
         let mut record = StripRecord {
             path: self.path.to_path_buf(),
@@ -542,11 +718,12 @@ impl Job<'_> {
             if self.req.output.is_some() {
                 let t = candidate::anonymous_temp_in(&self.dir)?;
                 fs::copy(self.path, t.path()).map_err(|e| Error::io(t.path(), e))?;
-                candidate::start_flush(t, &self.original_file)?.commit(output_path)?;
+                let copy = candidate::start_flush(t, &self.original_file, self.durability)?;
+                return Ok((record, Some(copy)));
             }
-            return Ok(record);
+            return Ok((record, None));
         };
-        let final_file = self.recompressed(candidate, output_path)?;
+        let final_file = self.recompressed(candidate)?;
         let final_path = &final_file.temp.path();
         if self.req.record_hashes {
             record.sha256_after = Some(candidate::sha256_file(final_path)?);
@@ -554,36 +731,13 @@ impl Job<'_> {
         let written = final_file.temp.as_file().metadata();
         record.size_after = written.map_err(|e| Error::io(final_path, e))?.len();
         record.signature_dropped = self.module.signature.is_some();
-        if self.req.output.is_none() {
-            self.refuse_if_changed()?;
-        }
-        final_file.commit(output_path)?;
-        Ok(record)
-    }
-
-    /// What was proven is a stripped copy of the target as it was read: if another program
-    /// wrote the target since (a concurrent build, a package update), replacing it would
-    /// undo that write, so nothing is replaced.
-    fn refuse_if_changed(&self) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        let now = fs::metadata(self.path).map_err(|e| Error::io(self.path, e))?;
-        let identity = |m: &fs::Metadata| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
-        if identity(&now) == identity(&self.meta) {
-            return Ok(());
-        }
-        Err(Error::Unreadable {
-            path: self.path.to_path_buf(),
-            reason: format!(
-                "another program changed the file while it was being stripped ({} bytes, now {}); nothing was replaced",
-                self.meta.len(),
-                now.len()
-            ),
-        })
+        Ok((record, Some(final_file)))
     }
 
     /// The proven candidate in the input's compression; the bytes that land must decompress
     /// to exactly what was proven.
-    fn recompressed(&self, candidate: Flushing, output_path: &Path) -> Result<Flushing> {
+    fn recompressed(&self, candidate: Flushing) -> Result<Flushing> {
+        let output_path = self.req.output.as_deref().unwrap_or(self.path);
         let Some(c) = self.module.compression else {
             return Ok(candidate);
         };
@@ -603,6 +757,6 @@ impl Job<'_> {
         t.write_all(&packed).map_err(|e| Error::io(t.path(), e))?;
         // The plain candidate is dropped unused (its flush, if still running, ends on a
         // deleted file).
-        candidate::start_flush(t, &self.original_file)
+        candidate::start_flush(t, &self.original_file, self.durability)
     }
 }

@@ -659,18 +659,16 @@ mod tests {
     }
 
     #[test]
-    fn group_checks_take_linear_time_on_250000_sections() {
+    fn group_checks_on_250000_sections_name_every_shared_member() {
+        // (Speed is measured in scripts/bench.sh, not here: the quadratic version of this
+        // check took 22 s in release on this input, the linear one well under a second.)
         let data = shared_group_members(125_000);
         let elf = Elf::parse(&data).expect("the synthetic module parses");
         assert_eq!(elf.sections.len(), 250_001);
         let mut out = Vec::new();
-        let started = std::time::Instant::now();
         check_groups(&elf, &mut Findings(&mut out));
-        let took = started.elapsed();
         // Each member but the first and last is in two groups.
         assert_eq!(out.len(), 124_998);
         assert!(out[0].message.contains("member of 2 section groups"));
-        // The quadratic version took 22 s in release; a debug build of the linear one ~0.1 s.
-        assert!(took.as_secs_f64() < 1.0, "check_groups took {took:?}");
     }
 }
