@@ -26,9 +26,11 @@
 #      --against` and by the independent scripts/elfcheck.py (relocations by meaning).
 #   6. GNU strip 2.40 (the system's) and 2.43.1 on the ThinLTO nvidia-modeset.ko: both exit
 #      0 and both are caught by `dkwrap verify --against`.
-#   7. [hook] real dkms with NVIDIA's dkms.conf (issue 16, step 2): see dkms_step below.
+#   7. real dkms 3.4.3 (built from ../shared/tools) with NVIDIA's own dkms.conf and dkwrap's
+#      zero-edit integration, for the thinlto tree; the installed modules are verified.
 # Prints a summary table and the wall time. E2E_NVIDIA_REUSE=1 reuses the matrix build (and
-# the stripped copies) of an earlier run and redoes steps 4-7 (for work on those steps).
+# the stripped copies) of an earlier run and redoes steps 4-7 (for work on those steps);
+# E2E_NVIDIA_DKMS_ONLY=1 runs steps 1, 2 and 7 only.
 set -uo pipefail
 DK_SELF=e2e-nvidia
 # shellcheck source=scripts/lib.sh
@@ -107,6 +109,8 @@ for k in "${KERNELS[@]}"; do
 done
 row "Module.symvers completed ($abi_pkg)" ok "$(step_time)"
 
+# Steps 3-6 (E2E_NVIDIA_DKMS_ONLY=1 skips them and runs step 7 alone).
+matrix_steps() {
 # ---------------------------------------------------------------------------
 step_start "3. dkwrap matrix: ${KERNELS[*]} at once, -j$JOBS shared"
 BUILD_ROOT=$CACHE/matrix
@@ -241,16 +245,87 @@ for tool in strip "$gnu_strip_2431"; do
     fi
 done
 
+}
+[ "${E2E_NVIDIA_DKMS_ONLY:-}" = 1 ] || matrix_steps
+
 # ---------------------------------------------------------------------------
-# HOOK (issue 16, step 2): real dkms (3.0.10 and upstream 3.4.3) with NVIDIA's own dkms.conf
-# and dkwrap's zero-edit integration, building for the thinlto tree and reusing the objects
-# of step 3 where dkms allows; the installed modules must pass `dkwrap verify` with the
-# tree's symbols. It belongs after the dkms engineer's branch (zero-edit integration,
-# scripts/e2e-dkms.sh's dkms 3.4.3 setup) is merged; until then it SKIPs.
+# Real dkms 3.4.3 (upstream, built from ../shared/tools into a DESTDIR) with NVIDIA's own
+# kernel-open/dkms.conf, its placeholders filled the way distribution packages fill them
+# (version, jobs, no excluded module, the five modules and where they are built), and
+# dkwrap's zero-edit integration (a framework.conf.d drop-in: no edit of that dkms.conf),
+# building for the completed thinlto tree. GNU strip 2.43.1 is first on PATH, as on the
+# seed's machines. In a private mount namespace: /etc/dkms is the integration's,
+# /lib/modules holds only <release>/build -> the tree (NVIDIA's Makefile finds the kernel
+# there from KERNEL_UNAME; dkms installs there). The installed modules must be stripped and
+# pass `dkwrap verify` with the tree's symbols (all five together, so nvidia-modeset
+# resolves against nvidia).
 dkms_step() {
-    step_start "7. real dkms with NVIDIA's dkms.conf [hook]"
-    skip "dkms with NVIDIA's dkms.conf: waits for the dkms branch (zero-edit integration) to merge"
-    row "dkms (3.0.10, 3.4.3) with NVIDIA's dkms.conf" SKIP "-"
+    step_start "7. real dkms 3.4.3 with NVIDIA's own dkms.conf, zero-edit integration"
+    local tar=$DK_REPO/../shared/tools/dkms-3.4.3.tar.gz w=$CACHE/dkms-step t0=$SECONDS
+    if [ ! -f "$tar" ]; then
+        skip "dkms 3.4.3: $tar is absent"; row "dkms 3.4.3 with NVIDIA's dkms.conf" SKIP "-"; return
+    fi
+    rm -rf "$w" && mkdir -p "$w/src" "$w/integ/etc" "$w/lib-modules" "$w/tree" "$w/source" "$w/bin"
+    if ! { tar -xzf "$tar" -C "$w/src" &&
+        make -C "$w/src/dkms-3.4.3" install DESTDIR="$w/dkms" >"$w/dkms-install.log" 2>&1; }; then
+        fail "dkms 3.4.3: make install failed (log $w/dkms-install.log)"; return
+    fi
+    local dkms=$w/dkms/usr/sbin/dkms kver pkg=$w/source/nvidia-$NV_VERSION
+    cp -a "$w/dkms/etc/dkms" "$w/integ/etc/dkms"
+    "$DKWRAP" dkms install-integration --prefix "$w/integ" --dkms "$dkms" >"$w/integ.log" 2>&1 ||
+        { fail "install-integration exited $?"; sed 's/^/    | /' "$w/integ.log"; return; }
+    sed 's/^/    | /' "$w/integ.log"
+    kver=$(cat "${TREE[thinlto]}/include/config/kernel.release")
+    mkdir -p "$w/lib-modules/$kver" && ln -s "${TREE[thinlto]}" "$w/lib-modules/$kver/build"
+    # The package source as Arch's nvidia-open-dkms lays out /usr/src/nvidia-<version>: the
+    # whole source (the top Makefile builds the OS-agnostic objects under src/, then
+    # kernel-open/), NVIDIA's dkms.conf at the top with its placeholders filled and each
+    # module's BUILT_MODULE_LOCATION kernel-open/.
+    cp -a "$SRC" "$pkg" && rm -f "$pkg/kernel-open/dkms.conf"
+    local modules_conf="" i=0 m
+    for m in "${MODULES[@]}"; do
+        modules_conf+="BUILT_MODULE_NAME[$i]=\"$m\"\nBUILT_MODULE_LOCATION[$i]=\"kernel-open/\"\n"
+        modules_conf+="DEST_MODULE_LOCATION[$i]=\"/kernel/drivers/video\"\n"
+        i=$((i + 1))
+    done
+    sed -e "s/__VERSION_STRING/$NV_VERSION/" -e "s/__JOBS/$JOBS/" -e "s/__EXCLUDE_MODULES//" \
+        -e "s|__DKMS_MODULES|$modules_conf|" "$SRC/kernel-open/dkms.conf" >"$pkg/dkms.conf"
+    info "dkms.conf as packaged:"; sed 's/^/    | /' "$pkg/dkms.conf"
+    local gs=$CACHE/gnu-strip-2.43.1
+    if [ ! -x "$gs" ] && [ -f "$STRIP_2431_XZ" ]; then xz -dc "$STRIP_2431_XZ" >"$gs" && chmod +x "$gs"; fi
+    if [ -x "$gs" ]; then ln -sf "$gs" "$w/bin/strip"; else info "GNU strip 2.43.1 absent: the system's strip is on PATH"; fi
+    local opts=(-m nvidia -v "$NV_VERSION" --dkmstree "$w/tree" --sourcetree "$w/source")
+    # A mount point for the private /lib/modules (this machine may have none; removed after).
+    local made_lib_modules=
+    [ -d /lib/modules ] || { mkdir -p /lib/modules && made_lib_modules=1; }
+    unshare -m --propagation private bash -c '
+        mount --bind "$1" /etc/dkms && mount --bind "$2" /lib/modules || exit 97
+        shift 2; "$@"' in_ns "$w/integ/etc/dkms" "$w/lib-modules" \
+        env PATH="$w/bin:$PATH" bash -c '"$1" add "${@:3}" >/dev/null && "$1" install -k "$2" "${@:3}"' \
+        dkms "$dkms" "$kver" "${opts[@]}" >"$w/dkms.out" 2>&1
+    local rc=$? log
+    [ -n "$made_lib_modules" ] && rmdir /lib/modules
+    log=$(find "$w/tree/nvidia" -name make.log | head -n1)
+    sed 's/^/    | /' "$w/dkms.out" | tail -n 25
+    mapfile -t installed < <(find "$w/lib-modules/$kver" -name '*.ko*' -type f | sort)
+    info "dkms install exit $rc in $((SECONDS - t0))s; ${#installed[@]} modules installed; make.log: ${log:-none}"
+    local stripped_lines; stripped_lines=$(grep -c "dkwrap: .*proven: OK\|stripped with" "$log" "$w/dkms.out" 2>/dev/null | awk -F: '{s+=$NF} END {print s+0}')
+    if [ "$rc" -ne 0 ] || [ "${#installed[@]}" -ne "${#MODULES[@]}" ]; then
+        fail "dkms 3.4.3 with NVIDIA's dkms.conf: exit $rc, ${#installed[@]}/${#MODULES[@]} modules installed"
+        row "dkms 3.4.3 with NVIDIA's dkms.conf" FAIL "$((SECONDS - t0))s"; return
+    fi
+    local debug=0 f
+    for f in "${installed[@]}"; do
+        llvm-readelf-19 -S "$f" 2>/dev/null | grep -q '\.debug_info' && debug=$((debug + 1))
+    done
+    if "$DKWRAP" verify --kernel-dir "${TREE[thinlto]}" "${installed[@]}" >"$w/verify.out" 2>&1 && [ "$debug" = 0 ]; then
+        pass "dkms 3.4.3 installed all ${#MODULES[@]} modules from NVIDIA's own dkms.conf, none with debug information, all pass dkwrap verify with the tree's symbols: $(tail -n1 "$w/verify.out") ($stripped_lines dkwrap strip lines in dkms's output and make.log)"
+        row "dkms 3.4.3 with NVIDIA's dkms.conf" PASS "$((SECONDS - t0))s"
+    else
+        sed 's/^/    | /' "$w/verify.out"
+        fail "installed modules: $debug with debug information; dkwrap verify: $(tail -n1 "$w/verify.out")"
+        row "dkms 3.4.3 with NVIDIA's dkms.conf" FAIL "$((SECONDS - t0))s"
+    fi
 }
 dkms_step
 
