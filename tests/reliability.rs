@@ -221,27 +221,38 @@ fn temporary_files_of_dead_runs_are_swept_and_others_kept() {
     assert_eq!(left, want);
 }
 
+/// `dkwrap strip --strategy STRATEGY` on a copy of the ThinLTO fixture (padded to `size`
+/// bytes when given) while another program truncates it to 3,000 bytes (a simulated
+/// llvm-strip does it, so it happens while dkwrap has the module open). Returns the run,
+/// the module's path and its directory.
+fn strip_while_another_program_truncates(
+    tmp: &Path,
+    strategy: &str,
+    size: Option<usize>,
+) -> (std::process::Output, std::path::PathBuf, std::path::PathBuf) {
+    let work = tmp.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
+    if let Some(size) = size {
+        let mut padded = std::fs::read(&target).unwrap();
+        padded.resize(size, 0);
+        std::fs::write(&target, padded).unwrap();
+    }
+    let bin = simulated_llvm_strip(tmp, &format!("truncate -s 3000 '{}'", target.display()));
+    let out = run(dkwrap()
+        .env("PATH", path_with(&bin))
+        .args(["strip", "-g", "--strategy", strategy, "--config"])
+        .arg(kconfig("thinlto"))
+        .arg(&target));
+    (out, target, work)
+}
+
 #[test]
 fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
     // Padded past 1 MiB, so dkwrap maps it rather than reading it (bytes after the last
     // section are nothing the loader reads).
-    let mut padded = std::fs::read(&target).unwrap();
-    padded.resize(3 << 19, 0);
-    std::fs::write(&target, padded).unwrap();
-    // Another program truncates the module while dkwrap has it mapped.
-    let bin = simulated_llvm_strip(
-        tmp.path(),
-        &format!("truncate -s 3000 '{}'", target.display()),
-    );
-    let out = run(dkwrap()
-        .env("PATH", path_with(&bin))
-        .args(["strip", "-g", "--strategy", "llvm", "--config"])
-        .arg(kconfig("thinlto"))
-        .arg(&target));
+    let (out, _, work) = strip_while_another_program_truncates(tmp.path(), "llvm", Some(3 << 19));
     assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(said.lines().count(), 1, "{said}");
@@ -252,20 +263,9 @@ fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
 #[test]
 fn an_input_rewritten_while_being_stripped_is_not_replaced() {
     let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let target = copy_to(&fixture("basic-thinlto.ko"), &work, "m.ko");
-    // Another program (a concurrent build) writes the module while dkwrap strips the copy
-    // it read: what dkwrap proved is no longer what it would replace.
-    let bin = simulated_llvm_strip(
-        tmp.path(),
-        &format!("truncate -s 3000 '{}'", target.display()),
-    );
-    let out = run(dkwrap()
-        .env("PATH", path_with(&bin))
-        .args(["strip", "-g", "--strategy", "auto", "--config"])
-        .arg(kconfig("thinlto"))
-        .arg(&target));
+    // A small module is read, not mapped: what dkwrap proved is a copy of the module as it
+    // was, no longer what it would replace (a concurrent build wrote it).
+    let (out, target, work) = strip_while_another_program_truncates(tmp.path(), "auto", None);
     assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stderr);
     let last = said.lines().last().unwrap_or_default();
