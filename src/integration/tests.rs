@@ -8,6 +8,17 @@ fn v(major: u32, minor: u32, patch: u32) -> DkmsVersion {
     }
 }
 
+/// The plan for dkms VERSION at /usr/sbin/dkms, with dkwrap at /usr/bin/dkwrap.
+fn plan_for(layout: &Layout, version: DkmsVersion) -> Plan {
+    plan(
+        layout,
+        Path::new("/usr/sbin/dkms"),
+        version,
+        Path::new("/usr/bin/dkwrap"),
+    )
+    .unwrap()
+}
+
 /// A prefix shaped like a system with dkms installed (`etc/dkms/framework.conf`).
 fn system() -> (tempfile::TempDir, Layout) {
     let dir = tempfile::tempdir().unwrap();
@@ -62,13 +73,7 @@ fn versions_and_modes() {
 fn drop_in_install_is_idempotent_and_removal_leaves_nothing() {
     let (dir, layout) = system();
     let before = tree(dir.path());
-    let p = plan(
-        &layout,
-        Path::new("/usr/sbin/dkms"),
-        v(3, 4, 3),
-        Path::new("/usr/bin/dkwrap"),
-    )
-    .unwrap();
+    let p = plan_for(&layout, v(3, 4, 3));
     let first = install(&layout, &p).unwrap();
     assert_eq!(first.created.len(), 6, "{first:?}");
     let drop_in = fs::read_to_string(layout.drop_in()).unwrap();
@@ -103,13 +108,7 @@ fn drop_in_install_is_idempotent_and_removal_leaves_nothing() {
 #[test]
 fn wrapper_for_old_dkms_runs_the_real_one_with_the_shim_first() {
     let (dir, layout) = system();
-    let p = plan(
-        &layout,
-        Path::new("/usr/sbin/dkms"),
-        v(3, 0, 10),
-        Path::new("/usr/bin/dkwrap"),
-    )
-    .unwrap();
+    let p = plan_for(&layout, v(3, 0, 10));
     assert_eq!(p.mode, Mode::DkmsWrapper);
     install(&layout, &p).unwrap();
     let w = fs::read_to_string(layout.wrapper()).unwrap();
@@ -129,13 +128,7 @@ fn a_users_file_is_never_overwritten_and_nothing_is_written() {
     fs::create_dir_all(layout.wrapper().parent().unwrap()).unwrap();
     fs::write(layout.wrapper(), "#!/bin/sh\n# the user's own\n").unwrap();
     let before = tree(dir.path());
-    let p = plan(
-        &layout,
-        Path::new("/usr/sbin/dkms"),
-        v(3, 0, 10),
-        Path::new("/usr/bin/dkwrap"),
-    )
-    .unwrap();
+    let p = plan_for(&layout, v(3, 0, 10));
     let e = install(&layout, &p).unwrap_err();
     assert_eq!(e.exit_code(), crate::exit::INTEGRATION_REFUSED);
     assert!(e.to_string().contains("not written by dkwrap"), "{e}");
@@ -198,13 +191,7 @@ fn a_dkms_upgrade_switches_the_mode_and_a_changed_file_is_kept_on_removal() {
 #[test]
 fn the_drop_in_runs_the_post_transaction_check_for_the_transactions_kernels() {
     let (_dir, layout) = system();
-    let p = plan(
-        &layout,
-        Path::new("/usr/sbin/dkms"),
-        v(3, 4, 3),
-        Path::new("/usr/bin/dkwrap"),
-    )
-    .unwrap();
+    let p = plan_for(&layout, v(3, 4, 3));
     assert_eq!(p.post_transaction_owner, None);
     install(&layout, &p).unwrap();
     let drop_in = fs::read_to_string(layout.drop_in()).unwrap();
