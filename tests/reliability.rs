@@ -692,21 +692,6 @@ fn refused_by_the_rewriter(dir: &Path, name: &str) -> std::path::PathBuf {
     target
 }
 
-fn assert_proven_against(stripped: &Path, original: &Path) {
-    let out = run(dkwrap()
-        .arg("verify")
-        .arg("--against")
-        .arg(original)
-        .arg(stripped));
-    assert_eq!(
-        code(&out),
-        exit::OK,
-        "{}: {}",
-        stripped.display(),
-        text(&out)
-    );
-}
-
 /// Several files in one run are written and proven, flushed together, then each renamed:
 /// every good module is replaced by its proven output, and a module whose strip fails (not
 /// ELF, refused by the rewriter) is left byte for byte as it was, in the same batch.
@@ -755,7 +740,7 @@ fn several_files_in_one_run_are_each_proven_then_replaced_and_failures_left_alon
             false => std::fs::write(&plain, &bytes).unwrap(),
         }
         assert!(bytes.len() < std::fs::metadata(fixture(name)).unwrap().len() as usize);
-        assert_proven_against(&plain, &original);
+        assert_proven(&plain, &original);
     }
     assert_eq!(
         std::fs::read(&garbage).unwrap(),
@@ -864,7 +849,7 @@ fn each_output_is_on_disk_before_its_rename_and_o_flushes_only_when_asked() {
         assert_eq!(waits, names.len(), "{calls:#?}");
     }
     for t in &targets {
-        assert_proven_against(t, &fixture("basic-gcc.ko"));
+        assert_proven(t, &fixture("basic-gcc.ko"));
     }
 
     let input = fixture("basic-gcc.ko");
@@ -885,7 +870,7 @@ fn each_output_is_on_disk_before_its_rename_and_o_flushes_only_when_asked() {
         let (out, calls) = traced(&refs);
         assert_eq!(code(&out), exit::OK, "{}", text(&out));
         assert_eq!(flushes(&calls), want, "-o {extra:?}: {calls:#?}");
-        assert_proven_against(&out_path, &input);
+        assert_proven(&out_path, &input);
     }
     // -o naming the input itself replaces it: flushed as any replacement is.
     let same = copy_to(&input, dir, "same.ko");
@@ -899,5 +884,5 @@ fn each_output_is_on_disk_before_its_rename_and_o_flushes_only_when_asked() {
     ]);
     assert_eq!(code(&out), exit::OK, "{}", text(&out));
     assert_eq!(flushes(&calls), 1, "{calls:#?}");
-    assert_proven_against(&same, &input);
+    assert_proven(&same, &input);
 }

@@ -25,15 +25,6 @@ fn as_tool(shim: &Path, name: &str) -> Command {
     c
 }
 
-fn assert_proven(stripped: &Path, original: &Path) {
-    let out = run(dkwrap()
-        .arg("verify")
-        .arg("--against")
-        .arg(original)
-        .arg(stripped));
-    assert_eq!(code(&out), 0, "{}", text(&out));
-}
-
 fn stderr_lines(o: &std::process::Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stderr)
         .lines()

@@ -19,22 +19,6 @@ fn assert_gnu_never_tried(record: &serde_json::Value, output: &str) {
     assert!(attempts.iter().all(|a| a["strategy"] != "gnu"), "{output}");
 }
 
-fn assert_proven(stripped: &Path, original: &Path) {
-    let out = run(dkwrap()
-        .arg("verify")
-        .arg("--against")
-        .arg(original)
-        .arg(stripped));
-    assert_eq!(
-        code(&out),
-        exit::OK,
-        "{} vs {}:\n{}",
-        stripped.display(),
-        original.display(),
-        text(&out)
-    );
-}
-
 #[test]
 fn every_strategy_on_every_toolchain_produces_a_proven_module() {
     let tmp = tempfile::tempdir().unwrap();

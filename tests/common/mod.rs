@@ -251,3 +251,21 @@ pub fn simulated_llvm_19(bin: &Path) {
         write_script(&bin.join(tool), &script);
     }
 }
+
+/// `dkwrap verify --against ORIGINAL STRIPPED` must pass: the stripped module is proven to be
+/// the original minus debug information.
+pub fn assert_proven(stripped: &Path, original: &Path) {
+    let out = run(dkwrap()
+        .arg("verify")
+        .arg("--against")
+        .arg(original)
+        .arg(stripped));
+    assert_eq!(
+        code(&out),
+        dkwrap::exit::OK,
+        "{} vs {}:\n{}",
+        stripped.display(),
+        original.display(),
+        text(&out)
+    );
+}
