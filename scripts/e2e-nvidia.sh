@@ -26,11 +26,16 @@
 #      --against` and by the independent scripts/elfcheck.py (relocations by meaning).
 #   6. GNU strip 2.40 (the system's) and 2.43.1 on the ThinLTO nvidia-modeset.ko: both exit
 #      0 and both are caught by `dkwrap verify --against`.
-#   7. real dkms 3.4.3 (built from ../shared/tools) with NVIDIA's own dkms.conf and dkwrap's
-#      zero-edit integration, for the thinlto tree; the installed modules are verified.
+#   7. real dkms, upstream 3.4.3 (built from ../shared/tools) and Debian's 3.0.10, each with
+#      NVIDIA's own kernel-open/dkms.conf and dkwrap's zero-edit integration, for the thinlto
+#      tree, in the package layout of NVIDIA's .run installer: kernel-open/ with the
+#      OS-agnostic objects prebuilt, here those of step 3 (so the two dkms builds only build
+#      kernel-open/ again); the installed modules are verified. E2E_NVIDIA_DKMS="3.4.3:source"
+#      (or any list of VERSION:LAYOUT) runs the whole-source Arch layout instead: a full build.
 # Prints a summary table and the wall time. E2E_NVIDIA_REUSE=1 reuses the matrix build (and
 # the stripped copies) of an earlier run and redoes steps 4-7 (for work on those steps);
-# E2E_NVIDIA_DKMS_ONLY=1 runs steps 1, 2 and 7 only.
+# E2E_NVIDIA_DKMS_ONLY=1 runs steps 1, 2 and 7 only (the run layout needs an earlier
+# matrix build).
 set -uo pipefail
 DK_SELF=e2e-nvidia
 # shellcheck source=scripts/lib.sh
@@ -188,12 +193,22 @@ done
 
 # ---------------------------------------------------------------------------
 step_start "5. every stripped module proven against its unstripped build"
+# The proof is per module (--against), with the tree's configuration; the symbol checks
+# need the five together (nvidia-uvm, -modeset and -drm import from nvidia and -modeset), so
+# they run once over the set, with the tree's Module.symvers.
 for k in "${KERNELS[@]}"; do
     t0=$SECONDS ok=0
+    mapfile -t set < <(for m in "${MODULES[@]}"; do echo "$OUT/$k/stripped/$m.ko"; done)
+    if "$DKWRAP" -q verify --kernel-dir "${TREE[$k]}" "${set[@]}" >"$OUT/$k/set.verify" 2>&1; then
+        pass "$k: the five stripped modules pass dkwrap verify together, with the tree's Module.symvers"
+    else
+        sed 's/^/    | /' "$OUT/$k/set.verify"
+        fail "$k: dkwrap verify of the five stripped modules with the tree's symbols failed"
+    fi
     for m in "${MODULES[@]}"; do
         s=$OUT/$k/stripped/$m.ko u=$OUT/$k/unstripped/$m.ko
         if [ ! -f "$s" ] || [ ! -f "$u" ]; then fail "$k/$m.ko: missing"; continue; fi
-        if "$DKWRAP" -q verify --kernel-dir "${TREE[$k]}" --against "$u" "$s" >"$OUT/$k/$m.verify" 2>&1; then
+        if "$DKWRAP" -q verify --config "${TREE[$k]}/.config" --against "$u" "$s" >"$OUT/$k/$m.verify" 2>&1; then
             d=$(python3 "$DK_REPO/scripts/elfcheck.py" relocdiff "$u" "$s")
             if [[ "$d" == changed=0\ * ]]; then
                 ok=$((ok + 1))
@@ -249,47 +264,64 @@ done
 [ "${E2E_NVIDIA_DKMS_ONLY:-}" = 1 ] || matrix_steps
 
 # ---------------------------------------------------------------------------
-# Real dkms 3.4.3 (upstream, built from ../shared/tools into a DESTDIR) with NVIDIA's own
-# kernel-open/dkms.conf, its placeholders filled the way distribution packages fill them
-# (version, jobs, no excluded module, the five modules and where they are built), and
-# dkwrap's zero-edit integration (a framework.conf.d drop-in: no edit of that dkms.conf),
-# building for the completed thinlto tree. GNU strip 2.43.1 is first on PATH, as on the
-# seed's machines. In a private mount namespace: /etc/dkms is the integration's,
-# /lib/modules holds only <release>/build -> the tree (NVIDIA's Makefile finds the kernel
-# there from KERNEL_UNAME; dkms installs there). The installed modules must be stripped and
-# pass `dkwrap verify` with the tree's symbols (all five together, so nvidia-modeset
-# resolves against nvidia).
+# Real dkms with NVIDIA's own kernel-open/dkms.conf, its placeholders filled the way packages
+# fill them (version, jobs, no excluded module, the five modules), and dkwrap's zero-edit
+# integration (no edit of that dkms.conf: a framework.conf.d drop-in for dkms >= 3.3, the
+# wrapper found first on root's PATH for older ones), building for the completed thinlto
+# tree. GNU strip 2.43.1 is first on PATH, as on the seed's machines. In a private mount
+# namespace: /etc/dkms is the integration's, /lib/modules holds only <release>/build -> the
+# tree (NVIDIA's Makefile finds the kernel there from KERNEL_UNAME; dkms installs there). The
+# installed modules must be stripped and pass `dkwrap verify` with the tree's symbols (all
+# five together, so nvidia-modeset resolves against nvidia).
+#
+# Two package layouts, both real:
+#   source: Arch's nvidia-open-dkms: the whole source in /usr/src/nvidia-<version>, NVIDIA's
+#           dkms.conf at the top, BUILT_MODULE_LOCATION kernel-open/ (the top Makefile builds
+#           the OS-agnostic objects under src/, then kernel-open/): a full build.
+#   run:    what NVIDIA's .run installer (nvidia-installer --dkms) registers: kernel-open/ with
+#           the OS-agnostic parts prebuilt as nvidia/nv-kernel.o_binary and
+#           nvidia-modeset/nv-modeset-kernel.o_binary (kernel-open's `make clean`, which
+#           dkms 3.0.10 runs first, keeps them). Here they are the objects the matrix step
+#           built for the thinlto tree, so only kernel-open/ is built again: the build is
+#           shared between the steps where dkms allows.
+# dkms_step VERSION LAYOUT   (VERSION 3.4.3: built from ../shared/tools; 3.0.10: Debian's)
 dkms_step() {
-    step_start "7. real dkms 3.4.3 with NVIDIA's own dkms.conf, zero-edit integration"
-    local tar=$DK_REPO/../shared/tools/dkms-3.4.3.tar.gz w=$CACHE/dkms-step t0=$SECONDS
-    if [ ! -f "$tar" ]; then
-        skip "dkms 3.4.3: $tar is absent"; row "dkms 3.4.3 with NVIDIA's dkms.conf" SKIP "-"; return
-    fi
-    rm -rf "$w" && mkdir -p "$w/src" "$w/integ/etc" "$w/lib-modules" "$w/tree" "$w/source" "$w/bin"
-    if ! { tar -xzf "$tar" -C "$w/src" &&
-        make -C "$w/src/dkms-3.4.3" install DESTDIR="$w/dkms" >"$w/dkms-install.log" 2>&1; }; then
-        fail "dkms 3.4.3: make install failed (log $w/dkms-install.log)"; return
-    fi
-    local dkms=$w/dkms/usr/sbin/dkms kver pkg=$w/source/nvidia-$NV_VERSION
-    cp -a "$w/dkms/etc/dkms" "$w/integ/etc/dkms"
+    local version=$1 layout=$2 t0=$SECONDS
+    local label="dkms $version, NVIDIA's dkms.conf ($layout layout)"
+    step_start "7. real $label, zero-edit integration"
+    local w=$CACHE/dkms-$version-$layout dkms etc_src
+    rm -rf "$w" && mkdir -p "$w/integ/etc" "$w/lib-modules" "$w/tree" "$w/source" "$w/bin"
+    case $version in
+        3.4.3)
+            local tar=$DK_REPO/../shared/tools/dkms-3.4.3.tar.gz
+            if [ ! -f "$tar" ]; then skip "$label: $tar is absent"; row "$label" SKIP "-"; return; fi
+            mkdir -p "$w/src"
+            if ! { tar -xzf "$tar" -C "$w/src" &&
+                make -C "$w/src/dkms-3.4.3" install DESTDIR="$w/dkms" >"$w/dkms-install.log" 2>&1; }; then
+                fail "dkms 3.4.3: make install failed (log $w/dkms-install.log)"; row "$label" FAIL "-"; return
+            fi
+            dkms=$w/dkms/usr/sbin/dkms etc_src=$w/dkms/etc/dkms ;;
+        *)
+            # Debian's own; the real one when an installed dkwrap package diverts it.
+            dkms=$(dpkg-divert --truename /usr/sbin/dkms 2>/dev/null || echo /usr/sbin/dkms) etc_src=/etc/dkms
+            if ! "$dkms" --version 2>/dev/null | grep -q "$version"; then
+                skip "$label: $dkms is $("$dkms" --version 2>/dev/null | head -n1), not $version"
+                row "$label" SKIP "-"; return
+            fi ;;
+    esac
+    cp -a "$etc_src" "$w/integ/etc/dkms"
     "$DKWRAP" dkms install-integration --prefix "$w/integ" --dkms "$dkms" >"$w/integ.log" 2>&1 ||
-        { fail "install-integration exited $?"; sed 's/^/    | /' "$w/integ.log"; return; }
+        { fail "install-integration exited $?"; sed 's/^/    | /' "$w/integ.log"; row "$label" FAIL "-"; return; }
     sed 's/^/    | /' "$w/integ.log"
+    # dkms < 3.3: the integration is a wrapper, called by name as root's PATH finds it.
+    local dkms_cmd=$dkms
+    if [ -x "$w/integ/usr/local/sbin/dkms" ]; then
+        ln -s "$w/integ/usr/local/sbin/dkms" "$w/bin/dkms" && dkms_cmd=dkms
+    fi
+    local kver pkg=$w/source/nvidia-$NV_VERSION
     kver=$(cat "${TREE[thinlto]}/include/config/kernel.release")
     mkdir -p "$w/lib-modules/$kver" && ln -s "${TREE[thinlto]}" "$w/lib-modules/$kver/build"
-    # The package source as Arch's nvidia-open-dkms lays out /usr/src/nvidia-<version>: the
-    # whole source (the top Makefile builds the OS-agnostic objects under src/, then
-    # kernel-open/), NVIDIA's dkms.conf at the top with its placeholders filled and each
-    # module's BUILT_MODULE_LOCATION kernel-open/.
-    cp -a "$SRC" "$pkg" && rm -f "$pkg/kernel-open/dkms.conf"
-    local modules_conf="" i=0 m
-    for m in "${MODULES[@]}"; do
-        modules_conf+="BUILT_MODULE_NAME[$i]=\"$m\"\nBUILT_MODULE_LOCATION[$i]=\"kernel-open/\"\n"
-        modules_conf+="DEST_MODULE_LOCATION[$i]=\"/kernel/drivers/video\"\n"
-        i=$((i + 1))
-    done
-    sed -e "s/__VERSION_STRING/$NV_VERSION/" -e "s/__JOBS/$JOBS/" -e "s/__EXCLUDE_MODULES//" \
-        -e "s|__DKMS_MODULES|$modules_conf|" "$SRC/kernel-open/dkms.conf" >"$pkg/dkms.conf"
+    make_package "$layout" "$pkg" || { row "$label" FAIL "-"; return; }
     info "dkms.conf as packaged:"; sed 's/^/    | /' "$pkg/dkms.conf"
     local gs=$CACHE/gnu-strip-2.43.1
     if [ ! -x "$gs" ] && [ -f "$STRIP_2431_XZ" ]; then xz -dc "$STRIP_2431_XZ" >"$gs" && chmod +x "$gs"; fi
@@ -302,7 +334,7 @@ dkms_step() {
         mount --bind "$1" /etc/dkms && mount --bind "$2" /lib/modules || exit 97
         shift 2; "$@"' in_ns "$w/integ/etc/dkms" "$w/lib-modules" \
         env PATH="$w/bin:$PATH" bash -c '"$1" add "${@:3}" >/dev/null && "$1" install -k "$2" "${@:3}"' \
-        dkms "$dkms" "$kver" "${opts[@]}" >"$w/dkms.out" 2>&1
+        dkms "$dkms_cmd" "$kver" "${opts[@]}" >"$w/dkms.out" 2>&1
     local rc=$? log
     [ -n "$made_lib_modules" ] && rmdir /lib/modules
     log=$(find "$w/tree/nvidia" -name make.log | head -n1)
@@ -311,23 +343,65 @@ dkms_step() {
     info "dkms install exit $rc in $((SECONDS - t0))s; ${#installed[@]} modules installed; make.log: ${log:-none}"
     local stripped_lines; stripped_lines=$(grep -c "dkwrap: .*proven: OK\|stripped with" "$log" "$w/dkms.out" 2>/dev/null | awk -F: '{s+=$NF} END {print s+0}')
     if [ "$rc" -ne 0 ] || [ "${#installed[@]}" -ne "${#MODULES[@]}" ]; then
-        fail "dkms 3.4.3 with NVIDIA's dkms.conf: exit $rc, ${#installed[@]}/${#MODULES[@]} modules installed"
-        row "dkms 3.4.3 with NVIDIA's dkms.conf" FAIL "$((SECONDS - t0))s"; return
+        [ -n "$log" ] && tail -n 30 "$log" | sed 's/^/    | /'
+        fail "$label: exit $rc, ${#installed[@]}/${#MODULES[@]} modules installed"
+        row "$label" FAIL "$((SECONDS - t0))s"; return
     fi
     local debug=0 f
     for f in "${installed[@]}"; do
         llvm-readelf-19 -S "$f" 2>/dev/null | grep -q '\.debug_info' && debug=$((debug + 1))
     done
-    if "$DKWRAP" verify --kernel-dir "${TREE[thinlto]}" "${installed[@]}" >"$w/verify.out" 2>&1 && [ "$debug" = 0 ]; then
-        pass "dkms 3.4.3 installed all ${#MODULES[@]} modules from NVIDIA's own dkms.conf, none with debug information, all pass dkwrap verify with the tree's symbols: $(tail -n1 "$w/verify.out") ($stripped_lines dkwrap strip lines in dkms's output and make.log)"
-        row "dkms 3.4.3 with NVIDIA's dkms.conf" PASS "$((SECONDS - t0))s"
+    if "$DKWRAP" verify --kernel-dir "${TREE[thinlto]}" "${installed[@]}" >"$w/verify.out" 2>&1 &&
+        [ "$debug" = 0 ] && [ "$stripped_lines" -ge "${#MODULES[@]}" ]; then
+        pass "$label installed all ${#MODULES[@]} modules, none with debug information, all pass dkwrap verify with the tree's symbols: $(tail -n1 "$w/verify.out") ($stripped_lines dkwrap strip lines in dkms's output and make.log)"
+        row "$label" PASS "$((SECONDS - t0))s"
     else
         sed 's/^/    | /' "$w/verify.out"
-        fail "installed modules: $debug with debug information; dkwrap verify: $(tail -n1 "$w/verify.out")"
-        row "dkms 3.4.3 with NVIDIA's dkms.conf" FAIL "$((SECONDS - t0))s"
+        fail "$label: $debug installed modules with debug information, $stripped_lines dkwrap strip lines; dkwrap verify: $(tail -n1 "$w/verify.out")"
+        row "$label" FAIL "$((SECONDS - t0))s"
     fi
 }
-dkms_step
+
+# make_package LAYOUT DIR: the package's source as dkms finds it in /usr/src/nvidia-<version>
+# (see dkms_step), with NVIDIA's dkms.conf filled.
+make_package() {
+    local layout=$1 pkg=$2 location modules_conf="" i=0 m
+    case $layout in
+        source)
+            cp -a "$SRC" "$pkg" && rm -f "$pkg/kernel-open/dkms.conf" || return 1
+            location=kernel-open/ ;;
+        run)
+            local built=$CACHE/matrix/thinlto
+            local nv=$built/src/nvidia/_out/Linux_x86_64/nv-kernel.o
+            local nvkms=$built/src/nvidia-modeset/_out/Linux_x86_64/nv-modeset-kernel.o
+            if [ ! -f "$nv" ] || [ ! -f "$nvkms" ]; then
+                fail "run layout: no OS-agnostic objects of the matrix's thinlto build in $built (run without E2E_NVIDIA_DKMS_ONLY first)"
+                return 1
+            fi
+            cp -a "$SRC/kernel-open" "$pkg" && rm -f "$pkg/dkms.conf" || return 1
+            rm -f "$pkg/nvidia/nv-kernel.o_binary" "$pkg/nvidia-modeset/nv-modeset-kernel.o_binary"
+            cp "$nv" "$pkg/nvidia/nv-kernel.o_binary" &&
+                cp "$nvkms" "$pkg/nvidia-modeset/nv-modeset-kernel.o_binary" || return 1
+            info "run layout: kernel-open/ with the OS-agnostic objects of the matrix's thinlto build ($(du -sh "$pkg/nvidia/nv-kernel.o_binary" | cut -f1) nv-kernel.o_binary)"
+            location= ;;
+    esac
+    for m in "${MODULES[@]}"; do
+        modules_conf+="BUILT_MODULE_NAME[$i]=\"$m\"\n"
+        [ -n "$location" ] && modules_conf+="BUILT_MODULE_LOCATION[$i]=\"$location\"\n"
+        modules_conf+="DEST_MODULE_LOCATION[$i]=\"/kernel/drivers/video\"\n"
+        i=$((i + 1))
+    done
+    sed -e "s/__VERSION_STRING/$NV_VERSION/" -e "s/__JOBS/$JOBS/" -e "s/__EXCLUDE_MODULES//" \
+        -e "s|__DKMS_MODULES|$modules_conf|" "$SRC/kernel-open/dkms.conf" >"$pkg/dkms.conf"
+}
+
+# Which dkms runs which layout (E2E_NVIDIA_DKMS: "VERSION:LAYOUT ..."). By default each
+# dkms builds the .run layout, whose OS-agnostic objects come from the matrix step (a
+# full NVIDIA build per dkms would not fit CI's budget on 2 cores); "3.4.3:source" is the
+# whole-source Arch case, a full build.
+for cell in ${E2E_NVIDIA_DKMS:-3.4.3:run 3.0.10:run}; do
+    dkms_step "${cell%%:*}" "${cell#*:}"
+done
 
 # ---------------------------------------------------------------------------
 printf '\n=== summary (%s, %d CPUs, dkwrap %s)\n' "open-gpu-kernel-modules $NV_VERSION" "$JOBS" "$("$DKWRAP" --version | awk '{print $2}')"
