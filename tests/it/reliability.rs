@@ -1,9 +1,7 @@
 //! Regression tests for issue 20 (reliability and security under hostile input): one test
 //! per defect, each on a real fixture altered the way the issue describes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::elf::Elf;
 use dkwrap::exit;
 use std::path::Path;

@@ -1,13 +1,11 @@
 //! `dkwrap --version`, `dkwrap completions` and the hidden `dkwrap man`, through the real
 //! binary; the bash completion is exercised in a real bash with `compgen`.
 
-mod common;
-
 use std::process::Command;
 
 use clap::CommandFactory;
 
-use common::{code, dkwrap, run};
+use crate::common::{code, dkwrap, run};
 
 fn stdout(args: &[&str]) -> String {
     let out = run(dkwrap().args(args));

@@ -6,9 +6,7 @@
 //! so these tests need no kernel tree and no compiler. Real builds with real dkms are in
 //! scripts/e2e-dkms.sh.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::exit;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,9 +1,7 @@
 //! `dkwrap strip` on the committed fixtures with every strategy, and its safety properties:
 //! fallbacks, atomic replacement, signatures, compression, symlinks, missing tools.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::exit;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

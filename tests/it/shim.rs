@@ -2,12 +2,10 @@
 //! `make`), as dkms runs it once `dkwrap dkms install-integration` put the shim first on
 //! PATH; and the install-integration / remove-integration / status commands.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// A shim directory holding `name` → the dkwrap binary, first on PATH (as in dkms).
 fn shim(dir: &Path, names: &[&str]) -> PathBuf {

@@ -1,4 +1,4 @@
-//! `dkwrap matrix` on the real binary with *simulated* make programs (as tests/make.rs): each
+//! `dkwrap matrix` on the real binary with *simulated* make programs (as tests/it/make.rs): each
 //! simulated make records where it ran, its arguments and its MAKEFLAGS, checks that the
 //! jobserver's file descriptors reached it open, waits a while for the other kernel's make to
 //! start (so that overlap, or its absence under one job slot, is measurable), and
@@ -6,9 +6,7 @@
 //! given. The kernel trees are the committed configurations (testdata/kconfig). Real
 //! builds (NVIDIA's five modules on the thinlto and gcc trees) are in scripts/e2e-nvidia.sh.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::exit;
 use std::path::{Path, PathBuf};
 use std::process::Output;

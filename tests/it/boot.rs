@@ -10,11 +10,9 @@
 //! says so. Also `--installed` (the kernel's own image, its out-of-tree modules) and `make
 //! --boot-test` / `DKWRAP_BOOT_TEST`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use dkwrap::exit;
 
 struct Kernel {

@@ -3,12 +3,10 @@
 //! scripts/explain-logs.sh), dkms's own output, and the fixtures themselves with `--try`
 //! (every strip tool of this machine, and GNU strip 2.43.1 from ../shared when present).
 
-mod common;
-
 use std::io::Write;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const SEED: &str = "strip: BFD (GNU Binutils) 2.42.0 assertion fail /usr/src/debug/binutils/binutils-gdb/bfd/elf.c:4131";

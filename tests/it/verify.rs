@@ -1,8 +1,6 @@
 //! `dkwrap verify` on the committed fixtures, on real strip outputs, and on broken input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::elf::Elf;
 use dkwrap::exit;
 

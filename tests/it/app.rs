@@ -2,9 +2,7 @@
 //! files, a JSON record for every input (failures included, absent values null), `--against`
 //! output that names a swapped or unrelated pair, `-q`, `--color` and the EXIT STATUS text.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::exit;
 
 /// Runs `dkwrap ARGS FILES` with the files in both orders; both must end alike.

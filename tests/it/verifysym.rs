@@ -2,11 +2,9 @@
 //! checks added with it, and the proof's grading of section-group differences: each on a
 //! real fixture altered the way the failure happens.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use dkwrap::elf::{self, Elf};
 use dkwrap::exit;
 

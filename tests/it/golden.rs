@@ -1,13 +1,11 @@
 //! Golden results on every committed fixture: the bytes native strip writes (as sha256) and
 //! the verdicts of plain `verify` (exit code and every finding). Refactors must leave both
 //! unchanged; a deliberate change regenerates them with
-//! `DKWRAP_UPDATE_GOLDEN=1 cargo test --test golden` and says why in its commit.
-
-mod common;
+//! `DKWRAP_UPDATE_GOLDEN=1 cargo test --release --test it golden::` and says why in its commit.
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn golden_path(name: &str) -> PathBuf {
     repo().join("tests/golden").join(name)

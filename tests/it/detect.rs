@@ -1,9 +1,7 @@
 //! `dkwrap detect` on the committed kernel configs, every config location, the `.comment`
 //! cross-check, and bad input.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use dkwrap::exit;
 use std::path::Path;
 
