@@ -6,6 +6,9 @@
 #
 #   scripts/fuzz.sh [SECONDS]            every target
 #   scripts/fuzz.sh SECONDS TARGET...    some
+#   scripts/fuzz.sh --build-only         build the targets, run nothing (test-all.sh runs
+#                                        this early, in the background, at the lowest priority)
+#   DKWRAP_FUZZ_JOBS=N                   targets at once (default: the number of CPUs)
 #
 # Targets: elf_loader (ELF parse + loader checks + goblin cross-check), native_proof (the
 # rewriter + the proof, checked against an independent byte/relocation comparison),
@@ -16,6 +19,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+build_only=
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 secs=${1:-60}
 shift || true
 targets=("$@")
@@ -52,20 +57,36 @@ done
 
 echo "=== fuzz: building the targets" >&2
 cargo +nightly fuzz build >&2
-status=0
-for t in "${targets[@]}"; do
-    max_len=1048576
+[ -z "$build_only" ] || exit 0
+# One target per CPU at a time (DKWRAP_FUZZ_JOBS): each libFuzzer process is single-threaded
+# and still gets its SECONDS of wall time and a whole CPU, so CI's 2 cores run two at once.
+jobs=${DKWRAP_FUZZ_JOBS:-$(nproc)}
+fuzz_one() { # TARGET: runs it, prints its summary, exits 1 on a finding
+    local t=$1 max_len=1048576 started=$SECONDS rc=0 runs
     [ "$t" = doctor_parsers ] && max_len=65536
-    echo "=== fuzz $t for ${secs}s" >&2
-    started=$SECONDS
     if ! cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" -max_len="$max_len" -timeout=60 -rss_limit_mb=4096 \
         -print_final_stats=1 2>"fuzz/$t.log"; then
-        status=1
+        rc=1
         echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t/, the log in fuzz/$t.log" >&2
         tail -n 30 "fuzz/$t.log" >&2
     fi
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "fuzz/$t.log" | grep -o '[0-9]*$' || echo '?')
     echo "fuzz: $t ran $((SECONDS - started))s, $runs inputs" >&2
+    return "$rc"
+}
+status=0 running=0
+for t in "${targets[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || status=1
+        running=$((running - 1))
+    fi
+    echo "=== fuzz $t for ${secs}s" >&2
+    fuzz_one "$t" &
+    running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || status=1
+    running=$((running - 1))
 done
 exit "$status"

@@ -12,11 +12,13 @@
 #      (scripts/e2e-package.sh)
 #   8. the real corpus: Debian's ~4,000 6.1 modules verified with their config and
 #      Module.symvers, and altered copies caught (scripts/corpus.sh)
-#   9. the four fuzz targets, 60 s each (scripts/fuzz.sh; skipped with a message without
-#      nightly), each replaying its committed regressions first
+#   9. the four fuzz targets, 60 s each, two at a time on 2 CPUs (scripts/fuzz.sh; skipped
+#      with a message without nightly), each replaying its committed regressions first; they
+#      are built in the background from the start, at the lowest priority
 #  10. NVIDIA's real open modules (scripts/e2e-nvidia.sh): built for two kernels at once by
 #      `dkwrap matrix`, proven, GNU strip caught; then through Debian's dkms 3.0.10 and
-#      upstream dkms 3.4.3 with NVIDIA's own dkms.conf (DKWRAP_E2E_NVIDIA=0 skips it; SKIP
+#      upstream dkms 3.4.3 with NVIDIA's own dkms.conf; only when the phases before it took
+#      at most 30 min, so that CI stays under 60 (DKWRAP_E2E_NVIDIA=1 always, 0 never; SKIP
 #      when ../shared/tools has no NVIDIA tarball)
 # Idempotent: a second run reuses the trees (target/ktrees, DKWRAP_KTREES).
 set -euo pipefail
@@ -27,6 +29,14 @@ phase() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - start)); }
 
 phase "kernel trees"
 scripts/ktrees.sh
+# The fuzz targets take minutes to build, and the phases before the fuzz phase leave CPU time
+# idle (downloads, dkms's shell, qemu, single-threaded linters): they are built meanwhile at
+# the lowest priority, so the phases in front are barely slowed; the fuzz phase waits for it.
+mkdir -p target
+# setsid: its own process group (pid = pgid), so that an early exit stops cargo and rustc too.
+setsid nice -n 19 scripts/fuzz.sh --build-only >target/fuzz-build.log 2>&1 &
+fuzz_build_pid=$!
+trap 'kill -- "-$fuzz_build_pid" 2>/dev/null || true' EXIT
 phase "fixtures: rebuild and check"
 scripts/fixtures.sh --check
 scripts/doctor-fixtures.sh --check
@@ -52,8 +62,24 @@ scripts/e2e-package.sh
 phase "real corpus (Debian's 6.1 kernel modules)"
 DKWRAP="$repo/target/release/dkwrap" scripts/corpus.sh
 phase "fuzz (60 s per target)"
+fuzz_build_rc=0
+wait "$fuzz_build_pid" || fuzz_build_rc=$?
+echo "fuzz: the early build (target/fuzz-build.log) exited $fuzz_build_rc at $((SECONDS - start))s"
+[ "$fuzz_build_rc" = 0 ] || tail -n 30 target/fuzz-build.log
 scripts/fuzz.sh "${DKWRAP_FUZZ_SECONDS:-60}"
-if [ "${DKWRAP_E2E_NVIDIA:-1}" = 1 ]; then
+# NVIDIA's phase is the longest (two NVIDIA builds and two dkms builds: 19-27 min on 2 cores,
+# 0.65-0.8x the time of all the phases before it on the machines measured). CI must finish in
+# 60 min, so by default (auto) it runs only when the phases before it took at most
+# DKWRAP_NVIDIA_BUDGET_S (1800 s): a slower machine skips it, and says so, rather than run past
+# the limit. DKWRAP_E2E_NVIDIA=1 always runs it, 0 never.
+nvidia=${DKWRAP_E2E_NVIDIA:-auto}
+if [ "$nvidia" = auto ]; then
+    if [ $((SECONDS - start)) -le "${DKWRAP_NVIDIA_BUDGET_S:-1800}" ]; then nvidia=1; else
+        nvidia=0
+        phase "NVIDIA open modules end to end: SKIPPED: the phases before it took $((SECONDS - start))s (> ${DKWRAP_NVIDIA_BUDGET_S:-1800}s): it would take CI past 60 min on this machine (DKWRAP_E2E_NVIDIA=1 runs it)"
+    fi
+fi
+if [ "$nvidia" = 1 ]; then
     phase "NVIDIA open modules end to end"
     DKWRAP="$repo/target/release/dkwrap" scripts/e2e-nvidia.sh
 fi
