@@ -57,6 +57,14 @@ skip() { printf 'SKIP: %s\n' "$*"; SKIPS=$((SKIPS + 1)); }
 info() { printf 'INFO: %s\n' "$*"; }
 row() { ROWS+=("$(printf '%-44s %-8s %s' "$1" "$2" "$3")"); }
 step_start() { STEP_T0=$SECONDS; printf '\n=== %s\n' "$*"; }
+# GNU strip 2.43.1 from ../shared/tools, unpacked into the cache once; prints its path, or
+# nothing when ../shared/tools has none (steps 6 and 7 use it).
+gnu_strip_2431() {
+    local gs=$CACHE/gnu-strip-2.43.1
+    [ -f "$STRIP_2431_XZ" ] || return 0
+    [ -x "$gs" ] || { xz -dc "$STRIP_2431_XZ" >"$gs" && chmod +x "$gs"; } || return 0
+    echo "$gs"
+}
 step_time() { echo "$((SECONDS - STEP_T0))s"; }
 
 if [ ! -f "$TARBALL" ]; then
@@ -232,12 +240,7 @@ done
 # ---------------------------------------------------------------------------
 step_start "6. GNU strip on the ThinLTO nvidia-modeset.ko, caught by dkwrap verify --against"
 orig=$OUT/thinlto/unstripped/nvidia-modeset.ko
-gnu_strip_2431=
-if [ -f "$STRIP_2431_XZ" ]; then
-    gnu_strip_2431=$CACHE/gnu-strip-2.43.1
-    [ -x "$gnu_strip_2431" ] || { xz -dc "$STRIP_2431_XZ" >"$gnu_strip_2431" && chmod +x "$gnu_strip_2431"; }
-fi
-for tool in strip "$gnu_strip_2431"; do
+for tool in strip "$(gnu_strip_2431)"; do
     [ -n "$tool" ] || { skip "GNU strip 2.43.1: $STRIP_2431_XZ is absent"; continue; }
     [ -f "$orig" ] || { fail "no unstripped nvidia-modeset.ko"; break; }
     ver=$("$tool" --version | head -n1 | awk '{print $NF}')
@@ -323,9 +326,8 @@ dkms_step() {
     mkdir -p "$w/lib-modules/$kver" && ln -s "${TREE[thinlto]}" "$w/lib-modules/$kver/build"
     make_package "$layout" "$pkg" || { row "$label" FAIL "-"; return; }
     info "dkms.conf as packaged:"; sed 's/^/    | /' "$pkg/dkms.conf"
-    local gs=$CACHE/gnu-strip-2.43.1
-    if [ ! -x "$gs" ] && [ -f "$STRIP_2431_XZ" ]; then xz -dc "$STRIP_2431_XZ" >"$gs" && chmod +x "$gs"; fi
-    if [ -x "$gs" ]; then ln -sf "$gs" "$w/bin/strip"; else info "GNU strip 2.43.1 absent: the system's strip is on PATH"; fi
+    local gs; gs=$(gnu_strip_2431)
+    if [ -n "$gs" ]; then ln -sf "$gs" "$w/bin/strip"; else info "GNU strip 2.43.1 absent: the system's strip is on PATH"; fi
     local opts=(-m nvidia -v "$NV_VERSION" --dkmstree "$w/tree" --sourcetree "$w/source")
     # A mount point for the private /lib/modules (this machine may have none; removed after).
     local made_lib_modules=
