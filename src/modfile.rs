@@ -178,6 +178,18 @@ impl Signature {
 /// 4,023 modules in parallel spent a tenth of its time in the unmaps' TLB shootdowns).
 const MAP_MIN_FILE: u64 = 1 << 20;
 
+/// How a plain module's bytes are held in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Small files read, large ones mapped: for passes that read every byte, on many threads
+    /// at once (see [`MAP_MIN_FILE`]).
+    Whole,
+    /// Mapped whatever the size: for one file at a time, when only some sections are read.
+    /// Strip never touches the debug sections it drops, often nine tenths of a module; reading
+    /// them cost a 584 KB module a page fault per 4 KiB (0.4 ms of its 3.4 ms).
+    Sparse,
+}
+
 /// The bytes of a file: memory-mapped when it is a large plain module, owned when small or
 /// decompressed.
 pub enum Bytes {
@@ -221,9 +233,14 @@ impl ModuleFile {
     /// Opens and, when needed, decompresses a module. Directories, unreadable files and
     /// corrupt compressed streams are errors naming the path.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Access::Whole)
+    }
+
+    /// [`ModuleFile::open`], holding a plain module's bytes as `access` says.
+    pub fn open_with(path: &Path, access: Access) -> Result<Self> {
         let file = open_regular(path)?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        let raw = if meta.len() < MAP_MIN_FILE {
+        let raw = if access == Access::Whole && meta.len() < MAP_MIN_FILE {
             // A small file is read: unmapping it later would interrupt every CPU running one
             // of our threads (a TLB shootdown), which costs more than the copy.
             let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -351,6 +368,18 @@ mod tests {
         v.extend_from_slice(&(sig.len() as u32).to_be_bytes());
         v.extend_from_slice(SIGNATURE_MAGIC);
         v
+    }
+
+    #[test]
+    fn sparse_access_maps_small_files_and_whole_access_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.ko");
+        std::fs::write(&path, b"\x7fELF a small module").unwrap();
+        let sparse = ModuleFile::open_with(&path, Access::Sparse).unwrap();
+        assert!(matches!(sparse.bytes, Bytes::Mapped(_)));
+        let whole = ModuleFile::open(&path).unwrap();
+        assert!(matches!(whole.bytes, Bytes::Owned(_)));
+        assert_eq!(&*sparse.bytes, &*whole.bytes);
     }
 
     #[test]

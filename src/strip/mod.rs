@@ -371,7 +371,7 @@ fn prepare(
         Some(o) => o.clone(),
         None => fs::canonicalize(path).map_err(|e| Error::io(path, e))?,
     };
-    let module = ModuleFile::open(path)?;
+    let module = ModuleFile::open_with(path, crate::modfile::Access::Sparse)?;
     let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
     refuse_hard_links(path, &meta, req)?;
     let meta_for_durability = meta.clone();

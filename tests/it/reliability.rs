@@ -220,13 +220,14 @@ fn temporary_files_of_dead_runs_are_swept_and_others_kept() {
 }
 
 /// `dkwrap strip --strategy STRATEGY` on a copy of the ThinLTO fixture (padded to `size`
-/// bytes when given) while another program truncates it to 3,000 bytes (a simulated
-/// llvm-strip does it, so it happens while dkwrap has the module open). Returns the run,
-/// the module's path and its directory.
-fn strip_while_another_program_truncates(
+/// bytes when given) while another program runs `action` on it (`TARGET` stands for the
+/// module's path; a simulated llvm-strip runs it, so it happens while dkwrap has the module
+/// open). Returns the run, the module's path and its directory.
+fn strip_while_another_program_runs(
     tmp: &Path,
     strategy: &str,
     size: Option<usize>,
+    action: &str,
 ) -> (std::process::Output, std::path::PathBuf, std::path::PathBuf) {
     let work = tmp.join("work");
     std::fs::create_dir(&work).unwrap();
@@ -236,7 +237,8 @@ fn strip_while_another_program_truncates(
         padded.resize(size, 0);
         std::fs::write(&target, padded).unwrap();
     }
-    let bin = simulated_llvm_strip(tmp, &format!("truncate -s 3000 '{}'", target.display()));
+    let action = action.replace("TARGET", &format!("'{}'", target.display()));
+    let bin = simulated_llvm_strip(tmp, &action);
     let out = run(dkwrap()
         .env("PATH", path_with(&bin))
         .args(["strip", "-g", "--strategy", strategy, "--config"])
@@ -248,9 +250,14 @@ fn strip_while_another_program_truncates(
 #[test]
 fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
-    // Padded past 1 MiB, so dkwrap maps it rather than reading it (bytes after the last
-    // section are nothing the loader reads).
-    let (out, _, work) = strip_while_another_program_truncates(tmp.path(), "llvm", Some(3 << 19));
+    // Padded past 1 MiB (bytes after the last section are nothing the loader reads): verify
+    // maps only files that large; strip maps every plain module.
+    let (out, _, work) = strip_while_another_program_runs(
+        tmp.path(),
+        "llvm",
+        Some(3 << 19),
+        "truncate -s 3000 TARGET",
+    );
     assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(said.lines().count(), 1, "{said}");
@@ -261,9 +268,14 @@ fn an_input_truncated_under_the_mapping_exits_unreadable_with_one_line() {
 #[test]
 fn an_input_rewritten_while_being_stripped_is_not_replaced() {
     let tmp = tempfile::tempdir().unwrap();
-    // A small module is read, not mapped: what dkwrap proved is a copy of the module as it
-    // was, no longer what it would replace (a concurrent build wrote it).
-    let (out, target, work) = strip_while_another_program_truncates(tmp.path(), "auto", None);
+    // The other program (a concurrent build) appends: the mapped bytes dkwrap proved are all
+    // still there, but they are no longer the file it would replace.
+    let (out, target, work) = strip_while_another_program_runs(
+        tmp.path(),
+        "auto",
+        None,
+        "head -c 1000 /dev/zero >> TARGET",
+    );
     assert_eq!(code(&out), exit::UNREADABLE, "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stderr);
     let last = said.lines().last().unwrap_or_default();
@@ -273,7 +285,10 @@ fn an_input_rewritten_while_being_stripped_is_not_replaced() {
     );
     assert_eq!(
         std::fs::metadata(&target).unwrap().len(),
-        3000,
+        std::fs::metadata(fixture("basic-thinlto.ko"))
+            .unwrap()
+            .len()
+            + 1000,
         "the other program's write stays"
     );
     assert_eq!(dkwrap_leftovers(&work), Vec::<String>::new());
