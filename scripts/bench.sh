@@ -20,7 +20,8 @@
 #        0 skips the whole-kernel comparison), BENCH_CORPUS_RUNS (default 3; 0 skips the debug
 #        modules' corpus; BENCH_CORPUS_PKG, DKWRAP_CORPUS_DBG: its package and cache), DKWRAP (default target/release/dkwrap, built if
 #        missing), DKWRAP_BASELINE (another dkwrap binary, e.g. the previous release: its native
-#        strip and verify run in the same table, rows `baseline-*`, to show a change costs nothing)
+#        strip and verify run in the same table, rows `baseline-*`, to show a change costs nothing),
+#        DKWRAP_STATIC (a static-pie dkwrap from scripts/build-static.sh: corpus rows `*-static`)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -202,9 +203,10 @@ if [ "$cruns" -gt 0 ]; then
     [ -s "$tmp/corpus.list" ] || dk_die "no .ko in $croot"
     # Warm the page cache: every tool reads the inputs from memory.
     xargs -a "$tmp/corpus.list" cat > /dev/null
-    python3 - "$tmp" "$cruns" "$dkwrap" "$out/corpus.json" <<'PY' | tee "$out/corpus.md"
+    python3 - "$tmp" "$cruns" "$dkwrap" "$out/corpus.json" "${DKWRAP_STATIC:-}" <<'PY' | tee "$out/corpus.md"
 import json, os, shutil, statistics, subprocess, sys, time
 tmp, runs, dkwrap, json_out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+static = sys.argv[5]
 mods = open(f"{tmp}/corpus.list").read().split()
 tools = {  # name: argv for (input, output); output None: in place
     "gnu-strip": lambda i, o: ["strip", "-g", "-o", o, i],
@@ -215,6 +217,9 @@ inplace = {
     "gnu-strip-inplace": lambda f: ["strip", "-g", f],
     "dkwrap-native-inplace": lambda f: [dkwrap, "strip", "-q", "--strategy", "native", f],
 }
+if static:
+    tools["dkwrap-native-static"] = lambda i, o: [static, "strip", "-q", "--strategy", "native", "-o", o, i]
+    inplace["dkwrap-native-inplace-static"] = lambda f: [static, "strip", "-q", "--strategy", "native", f]
 quiet = [(os.POSIX_SPAWN_OPEN, fd, "/dev/null", os.O_WRONLY, 0) for fd in (1, 2)]
 def spawn(argv):
     """Wall seconds and exit status of one process, its output discarded."""
