@@ -2,9 +2,9 @@
 # scripts/build-static.sh - build dkwrap as a static-pie executable and print its path.
 #
 # glibc, libgcc and libm are linked in; the binary is still position independent, so the
-# kernel still places it at a random address. What it saves is the dynamic loader's work at
-# every start (opening and relocating three libraries, libgcc_s's CPU probe), which is most
-# of the difference to GNU strip when dkms or Kbuild start dkwrap once per small module
+# kernel still places it at a random address. What it saves is the dynamic loading at every
+# start (about 0.5 ms a run here), which is most of the difference to GNU strip when dkms or
+# Kbuild start dkwrap once per small module
 # (issue 17; scripts/bench.sh's corpus section shows both builds side by side when
 # DKWRAP_STATIC names this binary).
 #

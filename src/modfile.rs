@@ -186,12 +186,12 @@ pub enum Access {
     Whole,
     /// Mapped whatever the size: for one file at a time, when only some sections are read.
     /// Strip never touches the debug sections it drops, often nine tenths of a module; reading
-    /// them cost a 584 KB module a page fault per 4 KiB (0.4 ms of its 3.4 ms).
+    /// them cost a page fault per 4 KiB (a 584 KB module: 3.96 ms a run read, 2.54 ms mapped).
     Sparse,
 }
 
-/// The bytes of a file: memory-mapped when it is a large plain module, owned when small or
-/// decompressed.
+/// The bytes of a file: memory-mapped when it is a plain module (a large one, or any under
+/// [`Access::Sparse`]), owned when read or decompressed.
 pub enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
